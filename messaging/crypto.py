@@ -1,0 +1,253 @@
+"""Every cryptographic operation of Liaison, shared by the server and the SDK.
+
+This is the only module that imports ``nacl``. Each signature and each AEAD's associated data
+starts with a context string and a zero byte (DESIGN §2), so that a signature made for one purpose
+can never be replayed as another.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import nacl.bindings
+import nacl.encoding
+import nacl.exceptions
+import nacl.hash
+import nacl.public
+import nacl.signing
+
+CTX_BOX_KEY: Final = "liaison/v1/box-key"
+CTX_ENROLL: Final = "liaison/v1/enroll"
+CTX_AUTH: Final = "liaison/v1/auth"
+CTX_ENVELOPE: Final = "liaison/v1/envelope"
+CTX_CONTENT: Final = "liaison/v1/content"
+CTX_SERVER_EVENT: Final = "liaison/v1/server-event"
+
+KEY_BYTES: Final = 32
+NONCE_BYTES: Final = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+SIGNATURE_BYTES: Final = 64
+
+
+class CryptoError(Exception):
+    """A signature, a seal or a ciphertext failed to verify, or a key has the wrong size."""
+
+
+def ctx(context: str) -> bytes:
+    return context.encode() + b"\x00"
+
+
+def b64u_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64u_decode(text: str) -> bytes:
+    """Strict base64url without padding: padding or characters outside the alphabet fail."""
+    if "=" in text or any(c in text for c in "+/ \n\r\t"):
+        raise CryptoError("not base64url without padding")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, TypeError) as exc:
+        raise CryptoError("not base64url without padding") from exc
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def random_bytes(size: int) -> bytes:
+    return os.urandom(size)
+
+
+def keyed_hash(key: bytes, data: bytes, size: int = 32) -> bytes:
+    """BLAKE2b with a key: used to bind opaque values (cursors) to the server that issued them."""
+    return nacl.hash.blake2b(data, digest_size=size, key=key, encoder=nacl.encoding.RawEncoder)
+
+
+def digest(data: bytes, size: int = 32) -> bytes:
+    return nacl.hash.blake2b(data, digest_size=size, encoder=nacl.encoding.RawEncoder)
+
+
+def _check_size(name: str, value: bytes, size: int) -> bytes:
+    if len(value) != size:
+        raise CryptoError(f"{name} must be {size} bytes, got {len(value)}")
+    return value
+
+
+def verify(public_key: bytes, context: str, message: bytes, signature: bytes) -> None:
+    """Raise ``CryptoError`` unless ``signature`` is Ed25519 over ``ctx(context) + message``."""
+    _check_size("signature", signature, SIGNATURE_BYTES)
+    try:
+        nacl.signing.VerifyKey(_check_size("sign key", public_key, KEY_BYTES)).verify(
+            ctx(context) + message, signature
+        )
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError) as exc:
+        raise CryptoError("bad signature") from exc
+
+
+def seal(content_key: bytes, box_public_key: bytes) -> bytes:
+    """Wrap a content key for one X25519 public key (libsodium sealed box)."""
+    box_key = nacl.public.PublicKey(_check_size("box key", box_public_key, KEY_BYTES))
+    return bytes(nacl.public.SealedBox(box_key).encrypt(content_key))
+
+
+def aead_encrypt(plaintext: bytes, aad: bytes, nonce: bytes, key: bytes) -> bytes:
+    return bytes(
+        nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
+            plaintext,
+            aad,
+            _check_size("nonce", nonce, NONCE_BYTES),
+            _check_size("content key", key, KEY_BYTES),
+        )
+    )
+
+
+def aead_decrypt(ciphertext: bytes, aad: bytes, nonce: bytes, key: bytes) -> bytes:
+    try:
+        return bytes(
+            nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
+                ciphertext,
+                aad,
+                _check_size("nonce", nonce, NONCE_BYTES),
+                _check_size("content key", key, KEY_BYTES),
+            )
+        )
+    except nacl.exceptions.CryptoError as exc:
+        raise CryptoError("ciphertext does not authenticate") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """An Ed25519 key pair: a device's or the server's."""
+
+    seed: bytes
+
+    def __post_init__(self) -> None:
+        _check_size("sign key seed", self.seed, KEY_BYTES)
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(random_bytes(KEY_BYTES))
+
+    @property
+    def public(self) -> bytes:
+        return bytes(nacl.signing.SigningKey(self.seed).verify_key)
+
+    def sign(self, context: str, message: bytes) -> bytes:
+        return nacl.signing.SigningKey(self.seed).sign(ctx(context) + message).signature
+
+
+@dataclass(frozen=True, slots=True)
+class BoxKey:
+    """An X25519 key pair that opens sealed content keys: a device's or the dossier store's."""
+
+    secret: bytes
+
+    def __post_init__(self) -> None:
+        _check_size("box secret key", self.secret, KEY_BYTES)
+
+    @classmethod
+    def generate(cls) -> BoxKey:
+        return cls(bytes(nacl.public.PrivateKey.generate()))
+
+    @property
+    def public(self) -> bytes:
+        return bytes(nacl.public.PrivateKey(self.secret).public_key)
+
+    def open(self, sealed: bytes) -> bytes:
+        try:
+            key = nacl.public.SealedBox(nacl.public.PrivateKey(self.secret)).decrypt(sealed)
+        except nacl.exceptions.CryptoError as exc:
+            raise CryptoError("sealed key does not open with this box key") from exc
+        return _check_size("content key", bytes(key), KEY_BYTES)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceKeys:
+    """The two key pairs a device generates for itself (DESIGN §3)."""
+
+    sign: SigningKey
+    box: BoxKey
+
+    @classmethod
+    def generate(cls) -> DeviceKeys:
+        return cls(SigningKey.generate(), BoxKey.generate())
+
+    def box_key_signature(self) -> bytes:
+        return self.sign.sign(CTX_BOX_KEY, self.box.public)
+
+    def enrollment_proof(self, code: str) -> bytes:
+        return self.sign.sign(CTX_ENROLL, code.encode())
+
+    def auth_signature(self, challenge: bytes) -> bytes:
+        return self.sign.sign(CTX_AUTH, challenge)
+
+
+def verify_box_key_binding(sign_key: bytes, box_key: bytes, signature: bytes) -> None:
+    verify(sign_key, CTX_BOX_KEY, _check_size("box key", box_key, KEY_BYTES), signature)
+
+
+# --- envelopes -------------------------------------------------------------------------------
+
+UNSIGNED_FIELDS: Final = ("keys", "signature")
+
+
+def envelope_signing_bytes(envelope: Mapping[str, Any]) -> bytes:
+    """What the sender's device signs: the canonical envelope without ``keys`` and ``signature``."""
+    return canonical_json({k: v for k, v in envelope.items() if k not in UNSIGNED_FIELDS})
+
+
+def content_aad(message_id: str) -> bytes:
+    return ctx(CTX_CONTENT) + message_id.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class SealedContent:
+    nonce: bytes
+    ciphertext: bytes
+
+
+def encrypt_content(
+    plaintext: Mapping[str, Any], message_id: str, content_key: bytes, nonce: bytes
+) -> SealedContent:
+    ciphertext = aead_encrypt(canonical_json(plaintext), content_aad(message_id), nonce, content_key)
+    return SealedContent(nonce, ciphertext)
+
+
+def decrypt_content(
+    ciphertext: bytes, message_id: str, content_key: bytes, nonce: bytes
+) -> dict[str, Any]:
+    data = aead_decrypt(ciphertext, content_aad(message_id), nonce, content_key)
+    try:
+        plaintext = json.loads(data)
+    except ValueError as exc:
+        raise CryptoError("decrypted content is not JSON") from exc
+    if not isinstance(plaintext, dict):
+        raise CryptoError("decrypted content is not a JSON object")
+    return plaintext
+
+
+def sign_envelope(envelope: Mapping[str, Any], sign_key: SigningKey) -> str:
+    return b64u_encode(sign_key.sign(CTX_ENVELOPE, envelope_signing_bytes(envelope)))
+
+
+def verify_envelope(envelope: Mapping[str, Any], sign_key: bytes) -> None:
+    signature = envelope.get("signature")
+    if not isinstance(signature, str):
+        raise CryptoError("envelope has no signature")
+    verify(sign_key, CTX_ENVELOPE, envelope_signing_bytes(envelope), b64u_decode(signature))
+
+
+# --- server events ---------------------------------------------------------------------------
+
+
+def sign_server_event(body: Mapping[str, Any], server_key: SigningKey) -> str:
+    return b64u_encode(server_key.sign(CTX_SERVER_EVENT, canonical_json(body)))
+
+
+def verify_server_event(body: Mapping[str, Any], signature: str, server_public: bytes) -> None:
+    verify(server_public, CTX_SERVER_EVENT, canonical_json(body), b64u_decode(signature))

@@ -1,0 +1,153 @@
+"""Domain errors. Each carries the HTTP status and the stable ``code`` of its problem document.
+
+Domain code raises these; one middleware (``messaging.server.problems``) turns them into
+``application/problem+json``. Nothing here knows about aiohttp.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class LiaisonError(Exception):
+    """Root of every error Liaison reports to a caller."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+    retry_after: ClassVar[int | None] = None
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    def problem(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"https://liaison.invalid/problems/{self.code}",
+            "status": self.status,
+            "title": self.title,
+            "detail": self.detail,
+            "code": self.code,
+        }
+        body.update(self.extra)
+        return body
+
+
+class InvalidRequest(LiaisonError):
+    status = 400
+    code = "invalid_request"
+    title = "The request is not valid"
+
+
+class BadSignature(LiaisonError):
+    status = 400
+    code = "bad_signature"
+    title = "A signature does not verify"
+
+
+class Unauthenticated(LiaisonError):
+    status = 401
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class InvalidToken(Unauthenticated):
+    code = "invalid_token"
+    title = "The bearer token is missing, unknown or expired"
+
+
+class InvalidChallenge(Unauthenticated):
+    code = "invalid_challenge"
+    title = "The challenge is unknown, expired, already used or badly signed"
+
+
+class InvalidEnrollmentCode(Unauthenticated):
+    code = "invalid_enrollment_code"
+    title = "The enrollment code is unknown, expired or already used"
+
+
+class Forbidden(LiaisonError):
+    status = 403
+    code = "forbidden"
+    title = "Not allowed"
+
+
+class OperatorOnly(Forbidden):
+    code = "operator_only"
+    title = "Only the operator may call this"
+
+
+class SenderMismatch(Forbidden):
+    code = "sender_mismatch"
+    title = "The envelope names another sender or device than the caller"
+
+
+class ForeignCursor(Forbidden):
+    code = "foreign_cursor"
+    title = "The cursor belongs to another device's queue"
+
+
+class NotFound(LiaisonError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class UnknownRecipient(NotFound):
+    code = "unknown_recipient"
+    title = "A recipient is not a known principal"
+
+
+class Conflict(LiaisonError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PrincipalExists(Conflict):
+    code = "principal_exists"
+    title = "A principal with this id already exists"
+
+
+class StaleDevices(Conflict):
+    code = "stale_devices"
+    title = "The key wraps do not match the recipients' active devices"
+
+    def __init__(self, missing: list[str], extra: list[str]) -> None:
+        super().__init__(
+            "refresh the recipients' devices from the directory and send again",
+            missing=sorted(missing),
+            extra=sorted(extra),
+        )
+
+
+class IdConflict(Conflict):
+    code = "id_conflict"
+    title = "This message id was already used for a different envelope"
+
+
+class PayloadTooLarge(LiaisonError):
+    status = 413
+    code = "envelope_too_large"
+    title = "The envelope is larger than this server accepts"
+
+
+class UnsupportedMediaType(LiaisonError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "The body must be application/json"
+
+
+class QueueFull(LiaisonError):
+    status = 429
+    code = "queue_full"
+    title = "A recipient device's queue is full"
+    retry_after = 60
+
+
+class StoreUnavailable(LiaisonError):
+    status = 503
+    code = "store_unavailable"
+    title = "The message store is unreachable"
+    retry_after = 5

@@ -1,0 +1,281 @@
+"""Wire models: what crosses HTTP and WebSocket (DESIGN §4–§5).
+
+Every model forbids unknown fields and is frozen. Identifiers and binary values are kept as the
+exact strings the client sent, because signatures cover the client's bytes, not a re-encoding.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
+
+from messaging import crypto
+
+PRINCIPAL_PATTERN = (
+    r"^(rpps:[0-9]{11}"
+    r"|org:[a-z0-9][a-z0-9-]{1,62}"
+    r"|app:[a-z0-9][a-z0-9-]{1,62}"
+    r"|patient:[0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{8})$"
+)
+DEVICE_PATTERN = r"^dev_[a-z2-7]{26}$"
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z$"
+INS_PATTERN = r"^[0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{8}$"
+B64U_PATTERN = r"^[A-Za-z0-9_-]*$"
+
+PrincipalId = Annotated[str, StringConstraints(strict=True, pattern=PRINCIPAL_PATTERN)]
+DeviceId = Annotated[str, StringConstraints(strict=True, pattern=DEVICE_PATTERN)]
+MessageId = Annotated[str, StringConstraints(strict=True, pattern=UUID_PATTERN)]
+Timestamp = Annotated[str, StringConstraints(strict=True, pattern=TIME_PATTERN)]
+Ins = Annotated[str, StringConstraints(strict=True, pattern=INS_PATTERN)]
+Cursor = Annotated[str, StringConstraints(strict=True, min_length=3, max_length=80)]
+Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
+
+
+def _b64u_of(size: int | None) -> AfterValidator:
+    def check(value: str) -> str:
+        try:
+            raw = crypto.b64u_decode(value)
+        except crypto.CryptoError as exc:
+            raise ValueError("must be base64url without padding") from exc
+        if size is not None and len(raw) != size:
+            raise ValueError(f"must encode exactly {size} bytes")
+        return value
+
+    return AfterValidator(check)
+
+
+_B64U = StringConstraints(strict=True, pattern=B64U_PATTERN)
+B64u = Annotated[str, _B64U, _b64u_of(None)]
+Key32 = Annotated[str, _B64U, _b64u_of(crypto.KEY_BYTES)]
+Signature = Annotated[str, _B64U, _b64u_of(crypto.SIGNATURE_BYTES)]
+Nonce = Annotated[str, _B64U, _b64u_of(crypto.NONCE_BYTES)]
+# A sealed box adds an ephemeral public key and a MAC (48 bytes) to the 32-byte content key.
+KeyWrap = Annotated[str, _B64U, _b64u_of(crypto.KEY_BYTES + 48)]
+
+PrincipalKind = Literal["professional", "organisation", "application", "patient"]
+KIND_PREFIX: dict[str, str] = {
+    "professional": "rpps:",
+    "organisation": "org:",
+    "application": "app:",
+    "patient": "patient:",
+}
+Role = Literal[
+    "occupational_physician",
+    "samu_regulator",
+    "pmi_physician",
+    "fire_brigade_physician",
+    "ehpad_coordinator",
+    "insurer",
+]
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# --- operator ---------------------------------------------------------------------------------
+
+
+class CreatePrincipalRequest(WireModel):
+    id: PrincipalId
+    kind: PrincipalKind
+    display_name: Text
+    profession: Text | None = None
+    roles: list[Role] = Field(default_factory=list, max_length=10)
+    members: list[PrincipalId] | None = Field(default=None, max_length=1000)
+
+
+class EnrollmentCodeResponse(WireModel):
+    code: str
+    expires_at: Timestamp
+
+
+# --- devices and auth -------------------------------------------------------------------------
+
+
+class EnrollDeviceRequest(WireModel):
+    principal: PrincipalId
+    enrollment_code: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
+    name: Text
+    sign_key: Key32
+    box_key: Key32
+    box_key_signature: Signature
+    proof: Signature
+
+
+class EnrolledDeviceResponse(WireModel):
+    device: DeviceId
+    principal: PrincipalId
+
+
+class DeviceRecord(WireModel):
+    """A device as the directory publishes it."""
+
+    id: DeviceId
+    owner: PrincipalId
+    sign_key: Key32
+    box_key: Key32
+    box_key_signature: Signature
+    created_at: Timestamp
+
+
+class OwnDevice(DeviceRecord):
+    name: Text
+
+
+class OwnDevicesResponse(WireModel):
+    devices: list[OwnDevice]
+
+
+class ChallengeRequest(WireModel):
+    device: DeviceId
+
+
+class ChallengeResponse(WireModel):
+    challenge: Key32
+    expires_in: int
+
+
+class TokenRequest(WireModel):
+    device: DeviceId
+    challenge: Key32
+    signature: Signature
+
+
+class TokenResponse(WireModel):
+    token: str
+    expires_in: int
+    principal: PrincipalId
+
+
+# --- directory --------------------------------------------------------------------------------
+
+
+class PrincipalSummary(WireModel):
+    id: PrincipalId
+    kind: PrincipalKind
+    display_name: Text
+    profession: Text | None = None
+    roles: list[Role] = Field(default_factory=list)
+
+
+class DirectoryEntry(PrincipalSummary):
+    devices: list[DeviceRecord]
+    members: list[PrincipalId] | None = None
+
+
+class DirectorySearchResponse(WireModel):
+    principals: list[PrincipalSummary]
+
+
+class ServerInfo(WireModel):
+    version: str
+    sign_key: Key32
+    dossier_key: Key32
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+class DossierHeader(WireModel):
+    ins: Ins
+    type: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
+    title: Text
+    masked: StrictBool | None = None
+    hidden_from_holder: StrictBool | None = None
+    invisible_to_legal_representatives: StrictBool | None = None
+
+
+def _unique(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("must not contain duplicates")
+    return values
+
+
+class Envelope(WireModel):
+    v: Literal[1]
+    id: MessageId
+    sender: PrincipalId
+    sender_device: DeviceId
+    recipients: Annotated[
+        list[PrincipalId], Field(min_length=1, max_length=100), AfterValidator(_unique)
+    ]
+    created_at: Timestamp
+    dossier: DossierHeader | None = None
+    nonce: Nonce
+    ciphertext: B64u
+    keys: Annotated[dict[str, KeyWrap], Field(min_length=1, max_length=2000)]
+    signature: Signature
+
+
+class DossierOutcome(WireModel):
+    status: Literal["attached", "refused"]
+    code: str | None = None
+    document: str | None = None
+
+
+class AcceptedResponse(WireModel):
+    id: MessageId
+    accepted_at: Timestamp
+    dossier: DossierOutcome | None
+
+
+class AckRequest(WireModel):
+    cursors: Annotated[list[Cursor], Field(min_length=1, max_length=500)]
+
+
+class Receipt(WireModel):
+    message_id: MessageId
+    recipient: PrincipalId
+    device: DeviceId
+    status: Literal["delivered"]
+    at: Timestamp
+
+
+class MessageEvent(WireModel):
+    type: Literal["message"]
+    cursor: Cursor
+    envelope: dict[str, Any]
+    key: KeyWrap
+    received_at: Timestamp
+
+
+class ReceiptEvent(WireModel):
+    type: Literal["receipt"]
+    cursor: Cursor
+    receipt: Receipt
+    signature: Signature
+
+
+class NotificationEvent(WireModel):
+    type: Literal["notification"]
+    cursor: Cursor
+    notification: dict[str, Any]
+    signature: Signature
+
+
+Event = Annotated[MessageEvent | ReceiptEvent | NotificationEvent, Field(discriminator="type")]
+
+
+class EventsResponse(WireModel):
+    events: list[Event]
+    next: Cursor | None
+
+
+class StreamAuth(WireModel):
+    type: Literal["auth"]
+    token: Annotated[str, StringConstraints(strict=True, max_length=200)]
+
+
+class StreamAck(WireModel):
+    type: Literal["ack"]
+    cursors: Annotated[list[Cursor], Field(min_length=1, max_length=500)]

@@ -1,0 +1,36 @@
+"""Server settings, read from ``LIAISON_*`` environment variables once, at the edge (the CLI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIAISON_", extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    redis_url: str | None = None
+    """Unset: ``serve`` starts a private redis-server with AOF in ``data_dir``."""
+    data_dir: Path = Path(".liaison")
+    admin_token: SecretStr | None = None
+    """Unset: generated on first start into ``data_dir/admin-token`` and printed once."""
+    server_sign_seed: SecretStr | None = None
+    """b64u Ed25519 seed; unset: generated into ``data_dir/server-keys.json`` (mode 0600)."""
+    dossier_box_secret: SecretStr | None = None
+    """b64u X25519 secret key of the dossier store; unset: generated like the sign key."""
+
+    max_envelope_bytes: int = Field(default=1_048_576, ge=1024)
+    retention_days: float = Field(default=30.0, gt=0)
+    queue_quota: int = Field(default=10_000, ge=1)
+    token_ttl_seconds: int = Field(default=3600, ge=10)
+    challenge_ttl_seconds: int = Field(default=60, ge=5)
+    enrollment_code_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    embedded_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
+
+    @property
+    def retention_ms(self) -> int:
+        return int(self.retention_days * 86_400_000)
