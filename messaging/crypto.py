@@ -214,7 +214,9 @@ class SealedContent:
 def encrypt_content(
     plaintext: Mapping[str, Any], message_id: str, content_key: bytes, nonce: bytes
 ) -> SealedContent:
-    ciphertext = aead_encrypt(canonical_json(plaintext), content_aad(message_id), nonce, content_key)
+    ciphertext = aead_encrypt(
+        canonical_json(plaintext), content_aad(message_id), nonce, content_key
+    )
     return SealedContent(nonce, ciphertext)
 
 

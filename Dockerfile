@@ -1,0 +1,20 @@
+FROM python:3.11-slim
+
+RUN pip install --no-cache-dir uv
+
+WORKDIR /app
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    PYTHONUNBUFFERED=1
+
+# Dependencies first, so editing the source does not re-download them.
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --locked --no-dev --no-install-project
+
+COPY messaging ./messaging
+COPY dossier_link ./dossier_link
+RUN uv sync --locked --no-dev
+
+EXPOSE 8080
+VOLUME ["/data"]
+CMD ["uv", "run", "--no-dev", "liaison", "serve"]

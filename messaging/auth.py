@@ -1,0 +1,106 @@
+"""Who is calling: the operator by its token, a device by challenge-response then bearer token."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from messaging import crypto, redis_keys
+from messaging.directory import Directory
+from messaging.errors import InvalidChallenge, InvalidToken, OperatorOnly
+from messaging.models import ChallengeResponse, TokenRequest, TokenResponse
+from messaging.redis_text import text
+
+CHALLENGE_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated device and the principal it acts for."""
+
+    principal: str
+    device: str
+
+
+def secret_digest(secret: str) -> str:
+    """What Redis keeps of a code or token: never the secret itself."""
+    return crypto.digest(secret.encode(), 16).hex()
+
+
+def bearer(header: str | None) -> str | None:
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+class Authenticator:
+    def __init__(
+        self,
+        redis: Redis,
+        directory: Directory,
+        *,
+        admin_token: str,
+        token_ttl: int,
+        challenge_ttl: int,
+    ) -> None:
+        self._redis = redis
+        self._directory = directory
+        self._admin_token = admin_token.encode()
+        self._token_ttl = token_ttl
+        self._challenge_ttl = challenge_ttl
+
+    def require_operator(self, token: str | None) -> None:
+        # Constant-time, so that response timing reveals nothing of the operator token.
+        if token is None or not hmac.compare_digest(token.encode(), self._admin_token):
+            raise OperatorOnly("this call needs the operator token")
+
+    async def challenge(self, device: str) -> ChallengeResponse:
+        # Unknown devices get a challenge too: the answer must not reveal which ids exist.
+        value = crypto.b64u_encode(crypto.random_bytes(CHALLENGE_BYTES))
+        await self._redis.set(redis_keys.challenge(device, value), b"1", ex=self._challenge_ttl)
+        return ChallengeResponse(challenge=value, expires_in=self._challenge_ttl)
+
+    async def issue_token(self, request: TokenRequest) -> TokenResponse:
+        # GETDEL-like single use: whoever deletes the challenge first is the only one to try it.
+        consumed = await self._redis.delete(redis_keys.challenge(request.device, request.challenge))
+        if not consumed:
+            raise InvalidChallenge("unknown, expired or already used challenge")
+        owner = await self._redis.hget(redis_keys.device(request.device), "owner")
+        device = (
+            None if owner is None else await self._directory.device(text(owner), request.device)
+        )
+        if device is None:
+            raise InvalidChallenge("unknown or revoked device")
+        try:
+            crypto.verify(
+                crypto.b64u_decode(device.sign_key),
+                crypto.CTX_AUTH,
+                crypto.b64u_decode(request.challenge),
+                crypto.b64u_decode(request.signature),
+            )
+        except crypto.CryptoError as exc:
+            raise InvalidChallenge("the challenge signature does not verify") from exc
+        secret = secrets.token_urlsafe(32)
+        token = f"{request.device}.{secret}"
+        digest = secret_digest(secret)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(redis_keys.token(request.device, digest), device.owner, ex=self._token_ttl)
+            pipe.sadd(redis_keys.tokens(request.device), digest)
+            pipe.expire(redis_keys.tokens(request.device), self._token_ttl)
+            await pipe.execute()
+        return TokenResponse(token=token, expires_in=self._token_ttl, principal=device.owner)
+
+    async def authenticate(self, token: str | None) -> Caller:
+        if token is None:
+            raise InvalidToken("send Authorization: Bearer <token>")
+        device, dot, secret = token.partition(".")
+        if not dot or not device.startswith("dev_") or len(device) != 30 or not secret:
+            raise InvalidToken("malformed token")
+        principal = await self._redis.get(redis_keys.token(device, secret_digest(secret)))
+        if principal is None:
+            raise InvalidToken("unknown or expired token")
+        return Caller(principal=text(principal), device=device)

@@ -1,0 +1,190 @@
+"""Accepting an envelope (DESIGN §5–§6) and emitting server-signed events.
+
+A 202 is answered only once the message is in every recipient device's queue. Each step is
+idempotent, so a retry by the client (or after a crash between steps) never duplicates:
+the sender's idempotency record is claimed with the payload in one script, each device's enqueue
+is idempotent per (device, message), and the answer is stored last.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+
+from messaging import crypto, redis_keys
+from messaging.auth import Caller
+from messaging.directory import Directory
+from messaging.errors import BadSignature, IdConflict, QueueFull, SenderMismatch, StaleDevices
+from messaging.mailbox import (
+    AckedMessage,
+    Mailbox,
+    QueueItem,
+    message_fields,
+    message_item,
+    server_event_fields,
+)
+from messaging.models import AcceptedResponse, DossierOutcome, Envelope, Receipt
+from messaging.scripts import Scripts
+from messaging.timeutil import now_ms, rfc3339
+
+DOSSIER_KEY = "dossier"
+
+
+class DossierLinker(Protocol):
+    """Decides whether a dossier-linked message is attached to the patient's dossier."""
+
+    async def link(
+        self, caller: Caller, envelope: Envelope, accepted_at: str
+    ) -> DossierOutcome: ...
+
+
+class NoDossierStore:
+    """The linker of a server without a dossier store: every attachment is refused."""
+
+    async def link(self, caller: Caller, envelope: Envelope, accepted_at: str) -> DossierOutcome:
+        return DossierOutcome(status="refused", code="dossier_not_found")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerEvents:
+    """Signs receipts and notifications with the server key and queues them."""
+
+    mailbox: Mailbox
+    sign_key: crypto.SigningKey
+
+    def signed(self, kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "type": kind,
+            kind: dict(body),
+            "signature": crypto.sign_server_event(body, self.sign_key),
+        }
+
+    async def emit(
+        self, devices: Iterable[str], kind: str, body: Mapping[str, Any], item: str
+    ) -> None:
+        fields = server_event_fields(self.signed(kind, body))
+        await self.mailbox.enqueue([QueueItem(device, item, fields) for device in devices])
+
+
+class Delivery:
+    def __init__(
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        directory: Directory,
+        mailbox: Mailbox,
+        events: ServerEvents,
+        linker: DossierLinker,
+    ) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._directory = directory
+        self._mailbox = mailbox
+        self._events = events
+        self._linker = linker
+
+    async def accept(
+        self, caller: Caller, envelope: Envelope, raw: Mapping[str, Any]
+    ) -> AcceptedResponse:
+        if envelope.sender != caller.principal or envelope.sender_device != caller.device:
+            raise SenderMismatch(
+                "sender and sender_device must be the authenticated principal and device"
+            )
+        sender_devices = (await self._directory.devices([caller.principal]))[caller.principal]
+        own = sender_devices.get(caller.device)
+        if own is None:
+            raise SenderMismatch("the sending device is not active")
+        try:
+            crypto.verify_envelope(raw, crypto.b64u_decode(own.sign_key))
+        except crypto.CryptoError as exc:
+            raise BadSignature("the envelope signature does not verify") from exc
+
+        devices = await self._directory.reachable_devices(envelope.recipients)
+        self._check_wraps(envelope, set(devices), set(sender_devices) - {caller.device})
+
+        received_at = rfc3339(now_ms())
+        digest = crypto.digest(crypto.canonical_json(dict(raw))).hex()
+        payload = {k: v for k, v in raw.items() if k != "keys"}
+        claim = await self._scripts.claim(
+            keys=[
+                redis_keys.sent(caller.principal, envelope.id),
+                redis_keys.payload(caller.principal, envelope.id),
+            ],
+            args=[
+                digest,
+                json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+                self._mailbox.limits.retention_ms,
+            ],
+        )
+        if int(claim[0]) == -1:
+            raise IdConflict(f"message id {envelope.id} was already used for another envelope")
+        if len(claim) > 1 and claim[1] is not None:
+            return AcceptedResponse.model_validate_json(claim[1])
+
+        item = message_item(caller.principal, envelope.id)
+        items = [
+            QueueItem(
+                device,
+                item,
+                message_fields(caller.principal, envelope.id, wrap, received_at),
+            )
+            for device, wrap in envelope.keys.items()
+            if device != DOSSIER_KEY
+        ]
+        enqueued = await self._mailbox.enqueue(items)
+        full = [done.device for done in enqueued if done.status == -1]
+        if full:
+            await self._mailbox.withdraw(items, enqueued)
+            await self._redis.delete(redis_keys.sent(caller.principal, envelope.id))
+            raise QueueFull(
+                "a recipient device has too many unacknowledged events; nothing was sent",
+                devices=full,
+            )
+
+        dossier = None
+        if envelope.dossier is not None:
+            dossier = await self._linker.link(caller, envelope, received_at)
+        answer = AcceptedResponse(id=envelope.id, accepted_at=received_at, dossier=dossier)
+        await self._redis.hset(
+            redis_keys.sent(caller.principal, envelope.id), "answer", answer.model_dump_json()
+        )
+        return answer
+
+    @staticmethod
+    def _check_wraps(envelope: Envelope, expected: set[str], optional: set[str]) -> None:
+        named = set(envelope.keys)
+        if envelope.dossier is not None:
+            expected = expected | {DOSSIER_KEY}
+        missing = expected - named
+        extra = named - expected - optional
+        if missing or extra:
+            raise StaleDevices(missing=list(missing), extra=list(extra))
+
+    async def acknowledge(self, caller: Caller, stream_ids: list[str]) -> None:
+        """Delete acked events and send a delivery receipt per acked message to its sender."""
+        acked = await self._mailbox.ack(caller.device, stream_ids)
+        await self._send_receipts(caller, [a for a in acked if a.sender != caller.principal])
+
+    async def _send_receipts(self, caller: Caller, acked: list[AckedMessage]) -> None:
+        if not acked:
+            return
+        senders = await self._directory.devices({a.sender for a in acked})
+        at = rfc3339(now_ms())
+        for message in acked:
+            receipt = Receipt(
+                message_id=message.message_id,
+                recipient=caller.principal,
+                device=caller.device,
+                status="delivered",
+                at=at,
+            )
+            await self._events.emit(
+                senders.get(message.sender, {}),
+                "receipt",
+                receipt.model_dump(),
+                f"r:{message.message_id}:{caller.device}",
+            )

@@ -1,0 +1,208 @@
+"""The annuaire: principals vouched for by the operator, and their devices' public keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+from redis.asyncio import Redis
+
+from messaging import redis_keys
+from messaging.errors import InvalidRequest, NotFound, PrincipalExists, UnknownRecipient
+from messaging.models import (
+    KIND_PREFIX,
+    CreatePrincipalRequest,
+    DeviceRecord,
+    DirectoryEntry,
+    OwnDevice,
+    PrincipalKind,
+    PrincipalSummary,
+    Role,
+)
+from messaging.redis_text import text
+from messaging.timeutil import now_ms, rfc3339
+
+_SEARCH_SCAN = 200
+"""Index entries read per search: enough for a page of results after filtering by profession."""
+
+
+class StoredPrincipal(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    kind: PrincipalKind
+    display_name: str
+    profession: str | None = None
+    roles: list[Role] = []
+    members: list[str] | None = None
+    created_at: str
+
+    def device_owners(self) -> list[str]:
+        """Whose devices receive this principal's mail: an organisation's members, else itself."""
+        return list(self.members or []) if self.kind == "organisation" else [self.id]
+
+    def summary(self) -> PrincipalSummary:
+        return PrincipalSummary(
+            id=self.id,
+            kind=self.kind,
+            display_name=self.display_name,
+            profession=self.profession,
+            roles=list(self.roles),
+        )
+
+
+class StoredDevice(BaseModel):
+    """A device as kept in its principal's index: its public keys and its name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    owner: str
+    name: str
+    sign_key: str
+    box_key: str
+    box_key_signature: str
+    created_at: str
+
+    def public(self) -> DeviceRecord:
+        return DeviceRecord.model_validate(self.model_dump(exclude={"name"}))
+
+    def own(self) -> OwnDevice:
+        return OwnDevice.model_validate(self.model_dump())
+
+
+@dataclass(frozen=True, slots=True)
+class Recipients:
+    """Where a message goes: every active device of the recipients, with the device's owner."""
+
+    devices: dict[str, StoredDevice]
+
+
+def _words(text: str) -> set[str]:
+    return {word for word in text.lower().split() if word}
+
+
+class Directory:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def create_principal(self, request: CreatePrincipalRequest) -> StoredPrincipal:
+        if not request.id.startswith(KIND_PREFIX[request.kind]):
+            raise InvalidRequest(
+                f"a {request.kind} id starts with {KIND_PREFIX[request.kind]!r}", field="id"
+            )
+        if request.members is not None and request.kind != "organisation":
+            raise InvalidRequest("only an organisation has members", field="members")
+        if request.roles and request.kind != "professional":
+            raise InvalidRequest("only a professional holds roles", field="roles")
+        members = list(dict.fromkeys(request.members or []))
+        if members:
+            known = await self.principals(members)
+            strangers = [m for m in members if m not in known or known[m].kind != "professional"]
+            if strangers:
+                raise InvalidRequest(
+                    "organisation members must be existing professionals", members=strangers
+                )
+        record = StoredPrincipal(
+            id=request.id,
+            kind=request.kind,
+            display_name=request.display_name,
+            profession=request.profession,
+            roles=list(dict.fromkeys(request.roles)),
+            members=members if request.kind == "organisation" else None,
+            created_at=rfc3339(now_ms()),
+        )
+        created = await self._redis.set(
+            redis_keys.principal(record.id), record.model_dump_json(), nx=True
+        )
+        if not created:
+            raise PrincipalExists(f"{record.id} is already registered")
+        index = {f"{word}\x00{record.id}": 0 for word in _words(record.display_name)}
+        index[f"{record.id}\x00{record.id}"] = 0
+        await self._redis.zadd(redis_keys.DIRECTORY_NAMES, index)
+        return record
+
+    async def principal(self, principal_id: str) -> StoredPrincipal:
+        found = await self.principals([principal_id])
+        if principal_id not in found:
+            raise NotFound(f"{principal_id} is not a registered principal")
+        return found[principal_id]
+
+    async def principals(self, ids: Iterable[str]) -> dict[str, StoredPrincipal]:
+        wanted = list(dict.fromkeys(ids))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for principal_id in wanted:
+                pipe.get(redis_keys.principal(principal_id))
+            raw = await pipe.execute()
+        return {
+            principal_id: StoredPrincipal.model_validate_json(value)
+            for principal_id, value in zip(wanted, raw, strict=True)
+            if value is not None
+        }
+
+    async def devices(self, ids: Iterable[str]) -> dict[str, dict[str, StoredDevice]]:
+        """Active devices of each principal, by principal then device id."""
+        wanted = list(dict.fromkeys(ids))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for principal_id in wanted:
+                pipe.hgetall(redis_keys.principal_devices(principal_id))
+            raw = await pipe.execute()
+        return {
+            principal_id: {
+                text(device_id): StoredDevice.model_validate_json(record)
+                for device_id, record in sorted(found.items())
+            }
+            for principal_id, found in zip(wanted, raw, strict=True)
+        }
+
+    async def device(self, principal_id: str, device_id: str) -> StoredDevice | None:
+        raw = await self._redis.hget(redis_keys.principal_devices(principal_id), device_id)
+        return None if raw is None else StoredDevice.model_validate_json(raw)
+
+    async def reachable_devices(self, principals: Iterable[str]) -> dict[str, StoredDevice]:
+        """Every active device behind these principals, organisations expanded to members."""
+        wanted = list(principals)
+        found = await self.principals(wanted)
+        unknown = [p for p in wanted if p not in found]
+        if unknown:
+            raise UnknownRecipient("some recipients are not registered", recipients=unknown)
+        owners = [owner for p in wanted for owner in found[p].device_owners()]
+        by_owner = await self.devices(owners)
+        return {
+            device_id: device
+            for devices in by_owner.values()
+            for device_id, device in devices.items()
+        }
+
+    async def entry(self, principal_id: str) -> DirectoryEntry:
+        record = await self.principal(principal_id)
+        by_owner = await self.devices(record.device_owners())
+        return DirectoryEntry(
+            **record.summary().model_dump(),
+            devices=[d.public() for devices in by_owner.values() for d in devices.values()],
+            members=record.members,
+        )
+
+    async def search(
+        self, query: str, profession: str | None, limit: int
+    ) -> list[PrincipalSummary]:
+        """Prefix search on any word of the display name (or on the id), then by profession."""
+        words = sorted(_words(query))
+        first = words[0] if words else ""
+        raw = await self._redis.zrangebylex(
+            redis_keys.DIRECTORY_NAMES, f"[{first}", f"[{first}\xff", start=0, num=_SEARCH_SCAN
+        )
+        ids = list(dict.fromkeys(text(entry).split("\x00", 1)[1] for entry in raw))
+        records = await self.principals(ids)
+        results: list[PrincipalSummary] = []
+        for record in records.values():
+            name_words = _words(record.display_name) | {record.id}
+            if not all(any(w.startswith(q) for w in name_words) for q in words):
+                continue
+            if profession and (record.profession or "").lower() != profession.lower():
+                continue
+            results.append(record.summary())
+            if len(results) >= limit:
+                break
+        return results

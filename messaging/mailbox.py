@@ -1,0 +1,190 @@
+"""Per-device queues: idempotent enqueue, ordered reads after a cursor, acknowledgement.
+
+A queue is a Redis stream under the device's hash tag. A message event holds only the sender,
+the message id, this device's key wrap and the reception time; the ciphertext envelope is stored
+once per message (``redis_keys.payload``) however many devices it goes to. Server-made events
+(receipts, notifications) are small and stored whole in the entry.
+
+Cursors are the stream ids sealed with a keyed hash of the device, so that a cursor from one
+device's queue is refused by another's (``foreign_cursor``) instead of silently matching.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from messaging import crypto, redis_keys
+from messaging.errors import ForeignCursor, InvalidRequest
+from messaging.redis_text import fields_text, text
+from messaging.scripts import Scripts
+from messaging.timeutil import now_ms
+
+_STREAM_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    quota: int
+    retention_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """One event for one device. ``item`` identifies it for idempotency within the queue."""
+
+    device: str
+    item: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    device: str
+    status: int
+    """1 queued, 0 already queued (a retry), -1 refused: the queue is full."""
+    stream_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    events: list[dict[str, Any]]
+    last: str | None
+    """Stream id of the last entry read, even one skipped: where the next read starts."""
+
+
+@dataclass(frozen=True, slots=True)
+class AckedMessage:
+    sender: str
+    message_id: str
+
+
+def message_item(sender: str, message_id: str) -> str:
+    return f"m:{sender}:{message_id}"
+
+
+def message_fields(sender: str, message_id: str, key: str, received_at: str) -> dict[str, str]:
+    return {"t": "m", "s": sender, "i": message_id, "k": key, "r": received_at}
+
+
+def server_event_fields(event: dict[str, Any]) -> dict[str, str]:
+    return {"t": "e", "j": json.dumps(event, separators=(",", ":"), ensure_ascii=False)}
+
+
+class Mailbox:
+    def __init__(
+        self, redis: Redis, scripts: Scripts, limits: QueueLimits, cursor_key: bytes
+    ) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self.limits = limits
+        self._cursor_key = cursor_key
+
+    # --- cursors ------------------------------------------------------------------------------
+
+    def _mac(self, device: str, stream_id: str) -> str:
+        tag = crypto.keyed_hash(self._cursor_key, f"{device}\x00{stream_id}".encode(), 9)
+        return crypto.b64u_encode(tag)
+
+    def cursor(self, device: str, stream_id: str) -> str:
+        return f"{stream_id}.{self._mac(device, stream_id)}"
+
+    def stream_id(self, device: str, cursor: str) -> str:
+        stream_id, dot, mac = cursor.partition(".")
+        if not dot or not _STREAM_ID.match(stream_id):
+            raise InvalidRequest(f"{cursor!r} is not a cursor", field="cursor")
+        if not hmac.compare_digest(mac, self._mac(device, stream_id)):
+            raise ForeignCursor("this cursor was not issued for the calling device")
+        return stream_id
+
+    # --- writing ------------------------------------------------------------------------------
+
+    async def enqueue(self, items: Sequence[QueueItem]) -> list[Enqueued]:
+        """Queue each item on its device, one script per device, all in one round trip."""
+        if not items:
+            return []
+        now = now_ms()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for item in items:
+                flat = [value for pair in item.fields.items() for value in pair]
+                await self._scripts.enqueue(
+                    keys=[redis_keys.queue(item.device), redis_keys.seen(item.device)],
+                    args=[
+                        item.item,
+                        self.limits.quota,
+                        self.limits.retention_ms,
+                        now,
+                        redis_keys.wake_channel(item.device),
+                        *flat,
+                    ],
+                    client=pipe,
+                )
+            results = await pipe.execute()
+        return [
+            Enqueued(item.device, int(status), stream_id.decode())
+            for item, (status, stream_id) in zip(items, results, strict=True)
+        ]
+
+    async def withdraw(self, items: Sequence[QueueItem], enqueued: Sequence[Enqueued]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for item, done in zip(items, enqueued, strict=True):
+                if done.status == 1:
+                    await self._scripts.withdraw(
+                        keys=[redis_keys.queue(item.device), redis_keys.seen(item.device)],
+                        args=[done.stream_id, item.item],
+                        client=pipe,
+                    )
+            await pipe.execute()
+
+    # --- reading ------------------------------------------------------------------------------
+
+    async def read(self, device: str, after: str | None, limit: int) -> Batch:
+        """Up to ``limit`` events after the stream id ``after``, oldest first, as wire events."""
+        start = "-" if after is None else f"({after}"
+        entries = await self._redis.xrange(redis_keys.queue(device), start, "+", count=limit)
+        if not entries:
+            return Batch([], after)
+        decoded = [(text(sid or ""), fields_text(fields or {})) for sid, fields in entries]
+        payload_keys = list(
+            dict.fromkeys(
+                redis_keys.payload(f["s"], f["i"]) for _, f in decoded if f.get("t") == "m"
+            )
+        )
+        payloads: dict[str, Any] = {}
+        if payload_keys:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in payload_keys:
+                    pipe.get(key)
+                raw = await pipe.execute()
+            payloads = {k: json.loads(v) for k, v in zip(payload_keys, raw, strict=True) if v}
+        events: list[dict[str, Any]] = []
+        for stream_id, fields in decoded:
+            cursor = self.cursor(device, stream_id)
+            if fields.get("t") == "m":
+                envelope = payloads.get(redis_keys.payload(fields["s"], fields["i"]))
+                if envelope is None:
+                    # Payload past its retention: the queue entry goes with the next trim.
+                    continue
+                events.append(
+                    {
+                        "type": "message",
+                        "cursor": cursor,
+                        "envelope": envelope,
+                        "key": fields["k"],
+                        "received_at": fields["r"],
+                    }
+                )
+            else:
+                events.append({**json.loads(fields["j"]), "cursor": cursor})
+        return Batch(events, decoded[-1][0])
+
+    async def ack(self, device: str, stream_ids: Sequence[str]) -> list[AckedMessage]:
+        raw = await self._scripts.ack(keys=[redis_keys.queue(device)], args=list(stream_ids))
+        values = [v.decode() for v in raw]
+        return [AckedMessage(values[i], values[i + 1]) for i in range(0, len(values), 2)]

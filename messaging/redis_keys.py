@@ -1,0 +1,82 @@
+"""Every Redis key and channel name Liaison uses, built in one place.
+
+Keys touched together share one cluster hash tag, so each atomic step runs on one slot and
+Redis Cluster is a configuration change (DESIGN §7):
+
+- ``{u:<principal>}``: the principal's record, its device index, its enrollment codes, the
+  idempotency records and ciphertext payloads of the messages it sent;
+- ``{d:<device>}``: the device's record, its queue, the queue's idempotency index, its pending
+  challenges and its tokens.
+
+No key holds a plaintext, a content key or a secret in clear: codes and tokens are stored as
+digests, payloads are the ciphertext envelope without key wraps.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PREFIX: Final = "liaison:"
+WAKE_PATTERN: Final = f"{PREFIX}wake:*"
+DIRECTORY_NAMES: Final = f"{PREFIX}directory:names"
+"""Sorted set of ``<lower-case word>\\0<principal>`` for prefix search (a single-key index)."""
+
+
+def _principal(principal: str, name: str) -> str:
+    return f"{PREFIX}{{u:{principal}}}:{name}"
+
+
+def _device(device: str, name: str) -> str:
+    return f"{PREFIX}{{d:{device}}}:{name}"
+
+
+def principal(principal_id: str) -> str:
+    return _principal(principal_id, "principal")
+
+
+def principal_devices(principal_id: str) -> str:
+    return _principal(principal_id, "devices")
+
+
+def enrollment_code(principal_id: str, code_digest: str) -> str:
+    return _principal(principal_id, f"enroll:{code_digest}")
+
+
+def sent(principal_id: str, message_id: str) -> str:
+    return _principal(principal_id, f"sent:{message_id}")
+
+
+def payload(principal_id: str, message_id: str) -> str:
+    return _principal(principal_id, f"payload:{message_id}")
+
+
+def device(device_id: str) -> str:
+    return _device(device_id, "device")
+
+
+def challenge(device_id: str, challenge_b64u: str) -> str:
+    return _device(device_id, f"challenge:{challenge_b64u}")
+
+
+def token(device_id: str, token_digest: str) -> str:
+    return _device(device_id, f"token:{token_digest}")
+
+
+def tokens(device_id: str) -> str:
+    return _device(device_id, "tokens")
+
+
+def queue(device_id: str) -> str:
+    return _device(device_id, "queue")
+
+
+def seen(device_id: str) -> str:
+    return _device(device_id, "seen")
+
+
+def wake_channel(device_id: str) -> str:
+    return f"{PREFIX}wake:{device_id}"
+
+
+def device_of_wake_channel(channel: str) -> str:
+    return channel.removeprefix(f"{PREFIX}wake:")

@@ -1,0 +1,23 @@
+"""Operator (registration authority) endpoints."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from messaging.models import CreatePrincipalRequest
+from messaging.server.appkeys import DEVICES, DIRECTORY
+from messaging.server.request import json_response, parse, require_operator
+
+
+async def create_principal(request: web.Request) -> web.Response:
+    require_operator(request)
+    body = await parse(request, CreatePrincipalRequest)
+    record = await request.app[DIRECTORY].create_principal(body)
+    entry = await request.app[DIRECTORY].entry(record.id)
+    return json_response(entry, status=201)
+
+
+async def issue_enrollment_code(request: web.Request) -> web.Response:
+    require_operator(request)
+    code = await request.app[DEVICES].issue_code(request.match_info["principal"])
+    return json_response(code, status=201)

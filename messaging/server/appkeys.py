@@ -1,0 +1,30 @@
+"""Typed application keys: every object a handler reaches through the app."""
+
+from __future__ import annotations
+
+import weakref
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from messaging.auth import Authenticator
+from messaging.delivery import Delivery
+from messaging.devices import Devices
+from messaging.directory import Directory
+from messaging.mailbox import Mailbox
+from messaging.models import ServerInfo
+from messaging.server.metrics import Metrics
+from messaging.settings import Settings
+from messaging.wakeup import WakeHub
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVER_INFO = web.AppKey("server_info", ServerInfo)
+REDIS = web.AppKey("redis", Redis)
+AUTH = web.AppKey("auth", Authenticator)
+DIRECTORY = web.AppKey("directory", Directory)
+DEVICES = web.AppKey("devices", Devices)
+MAILBOX = web.AppKey("mailbox", Mailbox)
+DELIVERY = web.AppKey("delivery", Delivery)
+WAKE_HUB = web.AppKey("wake_hub", WakeHub)
+SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse[bool]])
+METRICS = web.AppKey("metrics", Metrics)

@@ -1,0 +1,53 @@
+"""Sending, fetching (with long poll) and acknowledging messages."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from messaging.models import AckRequest, Cursor, Envelope
+from messaging.server.appkeys import DELIVERY, MAILBOX, WAKE_HUB
+from messaging.server.request import caller, json_object, json_response
+
+
+class FetchQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    after: Cursor | None = None
+    limit: int = Field(default=100, ge=1, le=500)
+    wait: float = Field(default=0, ge=0, le=30)
+
+
+async def send(request: web.Request) -> web.Response:
+    who = await caller(request)
+    raw = await json_object(request)
+    envelope = Envelope.model_validate(raw)
+    accepted = await request.app[DELIVERY].accept(who, envelope, raw)
+    return json_response(accepted, status=202)
+
+
+async def fetch(request: web.Request) -> web.Response:
+    who = await caller(request)
+    query = FetchQuery.model_validate(dict(request.query))
+    mailbox = request.app[MAILBOX]
+    after = None if query.after is None else mailbox.stream_id(who.device, query.after)
+    with request.app[WAKE_HUB].listen(who.device) as listener:
+        batch = await mailbox.read(who.device, after, query.limit)
+        if not batch.events and query.wait > 0:
+            await listener.wait(query.wait)
+            batch = await mailbox.read(who.device, batch.last, query.limit)
+    last = batch.last
+    body = {
+        "events": batch.events,
+        "next": None if last is None else mailbox.cursor(who.device, last),
+    }
+    return web.json_response(body)
+
+
+async def ack(request: web.Request) -> web.Response:
+    who = await caller(request)
+    body = AckRequest.model_validate(await json_object(request))
+    mailbox = request.app[MAILBOX]
+    stream_ids = [mailbox.stream_id(who.device, cursor) for cursor in body.cursors]
+    await request.app[DELIVERY].acknowledge(who, stream_ids)
+    return web.Response(status=204)

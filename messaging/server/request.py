@@ -1,0 +1,57 @@
+"""Turning a request into validated input: the body into a wire model, the bearer into a caller."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from messaging.auth import Caller, bearer
+from messaging.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from messaging.server.appkeys import AUTH, SETTINGS
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("send the body as application/json")
+    limit = request.app[SETTINGS].max_envelope_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"the body is larger than {limit} bytes", limit=limit)
+    body = await request.read()
+    if len(body) > limit:
+        raise PayloadTooLarge(f"the body is larger than {limit} bytes", limit=limit)
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("the body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return data
+
+
+async def parse(request: web.Request, model: type[M]) -> M:
+    return model.model_validate(await json_object(request))
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    return model.model_validate(dict(request.query))
+
+
+async def caller(request: web.Request) -> Caller:
+    return await request.app[AUTH].authenticate(bearer(request.headers.get("Authorization")))
+
+
+def require_operator(request: web.Request) -> None:
+    request.app[AUTH].require_operator(bearer(request.headers.get("Authorization")))
+
+
+def json_response(model: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        body=model.model_dump_json(exclude_none=False).encode(),
+        content_type="application/json",
+    )

@@ -1,0 +1,138 @@
+"""The WebSocket stream: backlog, ``queue_empty``, live events, acks; one live socket a device.
+
+The handler task is the only reader of the socket (acks arrive there); a pump task writes
+events. Both stop when either ends. Waking costs no Redis connection per socket: the process's
+single subscription (``messaging.wakeup``) sets the listener's event, the pump re-reads the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import weakref
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from messaging.auth import Caller, bearer
+from messaging.errors import LiaisonError
+from messaging.models import StreamAck, StreamAuth
+from messaging.server.appkeys import AUTH, DELIVERY, MAILBOX, SOCKETS, WAKE_HUB
+from messaging.server.problems import validation_problem
+from messaging.wakeup import Listener
+
+log = logging.getLogger(__name__)
+
+AUTH_TIMEOUT = 5.0
+BATCH = 100
+CLOSE_AUTH_FAILED = 4401
+CLOSE_DISPLACED = 4409
+
+
+def _dumps(event: dict[str, Any]) -> str:
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+
+
+async def _send_error(ws: web.WebSocketResponse, error: LiaisonError) -> None:
+    await ws.send_str(_dumps({"type": "error", "code": error.code, "detail": error.detail}))
+
+
+async def _first_frame_auth(ws: web.WebSocketResponse, app: web.Application) -> Caller | None:
+    try:
+        message = await ws.receive(timeout=AUTH_TIMEOUT)
+        if message.type != WSMsgType.TEXT:
+            raise ValueError("expected a text frame")
+        frame = StreamAuth.model_validate_json(message.data)
+        return await app[AUTH].authenticate(frame.token)
+    except (TimeoutError, ValueError, ValidationError, LiaisonError):
+        await ws.close(code=CLOSE_AUTH_FAILED, message=b"authentication failed")
+        return None
+
+
+async def _pump(
+    ws: web.WebSocketResponse, app: web.Application, who: Caller, listener: Listener
+) -> None:
+    try:
+        await _pump_events(ws, app, who, listener)
+    except (RedisConnectionError, RedisTimeoutError):
+        # The client reconnects and gets every unacked event again: nothing is lost.
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"store unavailable")
+    except Exception:
+        log.exception("stream pump failed")
+        await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
+
+
+async def _pump_events(
+    ws: web.WebSocketResponse, app: web.Application, who: Caller, listener: Listener
+) -> None:
+    mailbox = app[MAILBOX]
+    after: str | None = None
+    drained = False
+    while not ws.closed:
+        listener.wake.clear()
+        batch = await mailbox.read(who.device, after, BATCH)
+        for event in batch.events:
+            await ws.send_str(_dumps(event))
+        moved = batch.last != after
+        after = batch.last
+        if moved:
+            continue
+        if not drained:
+            await ws.send_str(_dumps({"type": "queue_empty"}))
+            drained = True
+        if await listener.next_signal():
+            await ws.close(code=CLOSE_DISPLACED, message=b"displaced by a newer connection")
+            return
+
+
+async def _on_frame(
+    ws: web.WebSocketResponse, app: web.Application, who: Caller, data: str
+) -> None:
+    try:
+        frame = StreamAck.model_validate_json(data)
+        mailbox = app[MAILBOX]
+        stream_ids = [mailbox.stream_id(who.device, cursor) for cursor in frame.cursors]
+        await app[DELIVERY].acknowledge(who, stream_ids)
+    except ValidationError as error:
+        await _send_error(ws, validation_problem(error))
+    except LiaisonError as error:
+        await _send_error(ws, error)
+
+
+async def stream(request: web.Request) -> web.WebSocketResponse:
+    app = request.app
+    token = bearer(request.headers.get("Authorization"))
+    # With a header, a bad token is refused before the upgrade, as a problem document.
+    who = await app[AUTH].authenticate(token) if token is not None else None
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=256 * 1024)
+    await ws.prepare(request)
+    if who is None:
+        who = await _first_frame_auth(ws, app)
+        if who is None:
+            return ws
+    app[SOCKETS].add(ws)
+    hub = app[WAKE_HUB]
+    with hub.listen(who.device, secrets.token_hex(8)) as listener:
+        await hub.claim(listener)
+        pump = asyncio.create_task(_pump(ws, app, who, listener))
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    await _on_frame(ws, app, who, message.data)
+        finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pump
+    return ws
+
+
+async def close_all(app: web.Application) -> None:
+    sockets: weakref.WeakSet[web.WebSocketResponse[bool]] = app[SOCKETS]
+    for ws in list(sockets):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")

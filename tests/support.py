@@ -1,0 +1,114 @@
+"""Test harness: an operator and enrolled devices talking to the real app over HTTP."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from aiohttp.web import Application, Request
+
+from messaging import crypto
+
+_serial = itertools.count(1)
+
+
+def new_rpps() -> str:
+    return f"rpps:{10_000_000_000 + next(_serial):011d}"
+
+
+def new_slug(prefix: str) -> str:
+    return f"{prefix}:team-{next(_serial)}"
+
+
+@dataclass(frozen=True)
+class TestDevice:
+    principal: str
+    device_id: str
+    keys: crypto.DeviceKeys
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class World:
+    """Creates principals through the operator API and devices through enrollment + login."""
+
+    __test__ = False
+
+    def __init__(self, client: TestClient[Request, Application], admin_token: str) -> None:
+        self.client = client
+        self.operator = {"Authorization": f"Bearer {admin_token}"}
+
+    async def principal(
+        self,
+        principal_id: str | None = None,
+        *,
+        kind: str = "professional",
+        display_name: str = "Dr Camille Martin",
+        profession: str | None = "médecin",
+        roles: list[str] | None = None,
+        members: list[str] | None = None,
+    ) -> str:
+        principal_id = principal_id or new_rpps()
+        body: dict[str, Any] = {"id": principal_id, "kind": kind, "display_name": display_name}
+        if profession is not None:
+            body["profession"] = profession
+        if roles:
+            body["roles"] = roles
+        if members is not None:
+            body["members"] = members
+        response = await self.client.post("/v1/admin/principals", json=body, headers=self.operator)
+        assert response.status == 201, await response.text()
+        return principal_id
+
+    async def code(self, principal: str) -> str:
+        response = await self.client.post(
+            f"/v1/admin/principals/{principal}/enrollment-codes", headers=self.operator
+        )
+        assert response.status == 201, await response.text()
+        code: str = (await response.json())["code"]
+        return code
+
+    async def enroll(self, principal: str, keys: crypto.DeviceKeys | None = None) -> TestDevice:
+        keys = keys or crypto.DeviceKeys.generate()
+        code = await self.code(principal)
+        response = await self.client.post("/v1/devices", json=enrollment(principal, code, keys))
+        assert response.status == 201, await response.text()
+        device_id: str = (await response.json())["device"]
+        return TestDevice(principal, device_id, keys, await self.login(device_id, keys))
+
+    async def login(self, device_id: str, keys: crypto.DeviceKeys) -> str:
+        response = await self.client.post("/v1/auth/challenge", json={"device": device_id})
+        assert response.status == 200, await response.text()
+        challenge = (await response.json())["challenge"]
+        signature = keys.auth_signature(crypto.b64u_decode(challenge))
+        response = await self.client.post(
+            "/v1/auth/token",
+            json={
+                "device": device_id,
+                "challenge": challenge,
+                "signature": crypto.b64u_encode(signature),
+            },
+        )
+        assert response.status == 200, await response.text()
+        token: str = (await response.json())["token"]
+        return token
+
+    async def professional(self, **kwargs: Any) -> TestDevice:
+        return await self.enroll(await self.principal(**kwargs))
+
+
+def enrollment(principal: str, code: str, keys: crypto.DeviceKeys) -> dict[str, str]:
+    return {
+        "principal": principal,
+        "enrollment_code": code,
+        "name": "poste de consultation",
+        "sign_key": crypto.b64u_encode(keys.sign.public),
+        "box_key": crypto.b64u_encode(keys.box.public),
+        "box_key_signature": crypto.b64u_encode(keys.box_key_signature()),
+        "proof": crypto.b64u_encode(keys.enrollment_proof(code)),
+    }

