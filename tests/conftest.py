@@ -75,6 +75,6 @@ async def client(aiohttp_client: AiohttpClient, settings: Settings) -> TestClien
 
 
 @pytest.fixture
-def world(client: TestClient[Request, Application]) -> World:
+def world(client: TestClient[Request, Application], redis: Redis) -> World:
     """Factory of operator-registered principals and enrolled, logged-in devices."""
-    return World(client, ADMIN_TOKEN)
+    return World(client, ADMIN_TOKEN, redis)

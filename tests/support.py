@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from aiohttp.web import Application, Request
+from redis.asyncio import Redis
 
-from messaging import crypto
+from messaging import crypto, redis_keys
 
 _serial = itertools.count(1)
 
@@ -39,9 +41,17 @@ class World:
 
     __test__ = False
 
-    def __init__(self, client: TestClient[Request, Application], admin_token: str) -> None:
+    def __init__(
+        self, client: TestClient[Request, Application], admin_token: str, redis: Redis
+    ) -> None:
         self.client = client
+        self.redis = redis
         self.operator = {"Authorization": f"Bearer {admin_token}"}
+
+    async def expire_tokens(self, device: TestDevice) -> None:
+        async for key in self.redis.scan_iter(match=redis_keys.token(device.device_id, "*")):
+            await self.redis.pexpire(key, 1)
+        await asyncio.sleep(0.01)
 
     async def principal(
         self,

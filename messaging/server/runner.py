@@ -1,0 +1,103 @@
+"""``liaison serve``: the embedded Redis when none is configured, then one or more workers.
+
+Workers are separate processes sharing one port (SO_REUSEPORT), so a deployment uses every core;
+none of them keeps state another needs (DESIGN §7).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import signal
+import sys
+from collections.abc import Iterator
+from types import FrameType
+
+from aiohttp import web
+
+from messaging.redis_server import RedisServer
+from messaging.server.app import create_app
+from messaging.server_keys import ADMIN_TOKEN_FILE, load_or_create
+from messaging.settings import Settings
+
+log = logging.getLogger("liaison")
+
+
+@contextlib.contextmanager
+def _redis_for(settings: Settings) -> Iterator[Settings]:
+    """The settings with a Redis URL: the configured one, else a private embedded server."""
+    if settings.redis_url is not None:
+        yield settings
+        return
+    server = RedisServer(settings.data_dir / "redis", appendfsync=settings.embedded_appendfsync)
+    server.start()
+    print(
+        f"liaison: embedded redis-server on {server.url} "
+        f"(AOF appendfsync {settings.embedded_appendfsync} in {server.data_dir})",
+        flush=True,
+    )
+    try:
+        yield settings.model_copy(update={"redis_url": server.url})
+    finally:
+        server.stop()
+
+
+def _run_worker(settings: Settings, reuse_port: bool) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        reuse_port=reuse_port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=5,
+    )
+
+
+def _stop_on_term(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def serve(settings: Settings, workers: int = 1) -> None:
+    signal.signal(signal.SIGTERM, _stop_on_term)
+    with _redis_for(settings) as ready:
+        secrets = load_or_create(ready)
+        if secrets.admin_token_created:
+            print(
+                f"liaison: operator token (kept in {ready.data_dir / ADMIN_TOKEN_FILE}): "
+                f"{secrets.admin_token}",
+                flush=True,
+            )
+        print(
+            f"liaison: serving on http://{ready.host}:{ready.port} with {workers} worker(s)",
+            flush=True,
+        )
+        try:
+            if workers == 1:
+                _run_worker(ready, reuse_port=False)
+            else:
+                _run_workers(ready, workers)
+        except KeyboardInterrupt:
+            pass
+    print("liaison: stopped", file=sys.stderr, flush=True)
+
+
+def _run_workers(settings: Settings, workers: int) -> None:
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_run_worker, args=(settings, True), name=f"liaison-worker-{n}")
+        for n in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        for process in processes:
+            process.join()
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(10)

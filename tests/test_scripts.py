@@ -1,0 +1,119 @@
+"""Each Lua script on its own, against the real Redis (Redis 6.2 and 7 both run these)."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from messaging import redis_keys
+from messaging.scripts import Scripts
+
+DEVICE = "dev_aaaaaaaaaaaaaaaaaaaaaaaaaa"
+QUEUE = redis_keys.queue(DEVICE)
+SEEN = redis_keys.seen(DEVICE)
+DAY_MS = 86_400_000
+
+
+async def _enqueue(
+    scripts: Scripts, item: str, *, quota: int = 10, now: int = 10 * DAY_MS
+) -> list[object]:
+    result: list[object] = await scripts.enqueue(
+        keys=[QUEUE, SEEN],
+        args=[item, quota, DAY_MS, now, redis_keys.wake_channel(DEVICE), "t", "m", "i", item],
+    )
+    return result
+
+
+async def test_enqueue_is_idempotent_per_item(redis: Redis) -> None:
+    scripts = Scripts.register(redis)
+    first = await _enqueue(scripts, "m:a:1")
+    again = await _enqueue(scripts, "m:a:1")
+    assert first[0] == 1
+    assert again == [0, b""]
+    assert await redis.xlen(QUEUE) == 1
+
+
+async def test_enqueue_refuses_past_the_quota_and_keeps_what_is_queued(redis: Redis) -> None:
+    scripts = Scripts.register(redis)
+    for n in range(3):
+        assert (await _enqueue(scripts, f"m:a:{n}", quota=3))[0] == 1
+    assert (await _enqueue(scripts, "m:a:overflow", quota=3))[0] == -1
+    assert await redis.xlen(QUEUE) == 3
+    # A retry of an already queued item is still recognised when the queue is full.
+    assert (await _enqueue(scripts, "m:a:0", quota=3))[0] == 0
+
+
+async def test_enqueue_sets_retention_on_queue_and_index(redis: Redis) -> None:
+    scripts = Scripts.register(redis)
+    await _enqueue(scripts, "m:a:1")
+    assert 0 < await redis.pttl(QUEUE) <= DAY_MS
+    assert 0 < await redis.pttl(SEEN) <= DAY_MS
+
+
+async def test_enqueue_forgets_items_older_than_the_retention(redis: Redis) -> None:
+    scripts = Scripts.register(redis)
+    await _enqueue(scripts, "m:a:old", now=DAY_MS)
+    await _enqueue(scripts, "m:a:new", now=3 * DAY_MS)
+    assert await redis.zrange(SEEN, 0, -1) == [b"m:a:new"]
+
+
+async def test_enqueue_wakes_the_device_channel(redis: Redis) -> None:
+    scripts = Scripts.register(redis)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(redis_keys.wake_channel(DEVICE))
+    await pubsub.get_message(timeout=1)  # the subscription confirmation
+    await _enqueue(scripts, "m:a:1")
+    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert message is not None and message["data"] == b"w"
+
+
+async def test_ack_deletes_and_reports_messages_once(redis: Redis) -> None:
+    scripts = Scripts.register(redis)
+    stream_id = (await redis.xadd(QUEUE, {"t": "m", "s": "rpps:12345678901", "i": "id-1"})).decode()
+    receipt_id = (await redis.xadd(QUEUE, {"t": "e", "j": "{}"})).decode()
+    acked = await scripts.ack(keys=[QUEUE], args=[stream_id, receipt_id])
+    assert acked == [b"rpps:12345678901", b"id-1"]
+    assert await redis.xlen(QUEUE) == 0
+    assert await scripts.ack(keys=[QUEUE], args=[stream_id]) == []
+
+
+async def test_withdraw_removes_event_and_index_entry(redis: Redis) -> None:
+    scripts = Scripts.register(redis)
+    status, stream_id = await _enqueue(scripts, "m:a:1")
+    await scripts.withdraw(keys=[QUEUE, SEEN], args=[stream_id, "m:a:1"])
+    assert await redis.xlen(QUEUE) == 0
+    assert await redis.zcard(SEEN) == 0
+
+
+async def test_claim_distinguishes_new_retry_and_conflict(redis: Redis) -> None:
+    scripts = Scripts.register(redis)
+    keys = [redis_keys.sent("rpps:1", "m1"), redis_keys.payload("rpps:1", "m1")]
+    assert await scripts.claim(keys=keys, args=["digest-a", "{}", DAY_MS]) == [1]
+    assert await scripts.claim(keys=keys, args=["digest-a", "{}", DAY_MS]) == [0]
+    await redis.hset(keys[0], "answer", "stored")
+    assert await scripts.claim(keys=keys, args=["digest-a", "{}", DAY_MS]) == [0, b"stored"]
+    assert await scripts.claim(keys=keys, args=["digest-b", "{}", DAY_MS]) == [-1]
+
+
+async def test_enroll_consumes_the_code_once(redis: Redis) -> None:
+    scripts = Scripts.register(redis)
+    code = redis_keys.enrollment_code("rpps:1", "abc")
+    devices = redis_keys.principal_devices("rpps:1")
+    await redis.set(code, b"1")
+    assert await scripts.enroll(keys=[code, devices], args=[DEVICE, "{}"]) == 1
+    assert await scripts.enroll(keys=[code, devices], args=["dev_other", "{}"]) == 0
+    assert await redis.hkeys(devices) == [DEVICE.encode()]
+
+
+async def test_revoke_drops_tokens_and_queue(redis: Redis) -> None:
+    scripts = Scripts.register(redis)
+    await redis.set(redis_keys.token(DEVICE, "t1"), b"rpps:1")
+    await redis.sadd(redis_keys.tokens(DEVICE), "t1")
+    await _enqueue(scripts, "m:a:1")
+    revoked = await scripts.revoke(
+        keys=[redis_keys.device(DEVICE), redis_keys.tokens(DEVICE), QUEUE, SEEN],
+        args=[redis_keys.token(DEVICE, "")],
+    )
+    assert revoked == 1
+    assert await redis.exists(redis_keys.token(DEVICE, "t1"), QUEUE, SEEN) == 0
+    assert await redis.hget(redis_keys.device(DEVICE), "revoked") == b"1"
