@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,9 @@ from aiohttp.web import Application, Request
 from redis.asyncio import Redis
 
 from messaging import crypto, redis_keys
+from messaging.client import MessageContent, build_envelope, open_content
+from messaging.models import DossierHeader
+from messaging.timeutil import now_ms, rfc3339
 
 _serial = itertools.count(1)
 
@@ -25,7 +29,7 @@ def new_slug(prefix: str) -> str:
 
 
 @dataclass(frozen=True)
-class TestDevice:
+class Device:
     principal: str
     device_id: str
     keys: crypto.DeviceKeys
@@ -48,7 +52,7 @@ class World:
         self.redis = redis
         self.operator = {"Authorization": f"Bearer {admin_token}"}
 
-    async def expire_tokens(self, device: TestDevice) -> None:
+    async def expire_tokens(self, device: Device) -> None:
         async for key in self.redis.scan_iter(match=redis_keys.token(device.device_id, "*")):
             await self.redis.pexpire(key, 1)
         await asyncio.sleep(0.01)
@@ -83,13 +87,13 @@ class World:
         code: str = (await response.json())["code"]
         return code
 
-    async def enroll(self, principal: str, keys: crypto.DeviceKeys | None = None) -> TestDevice:
+    async def enroll(self, principal: str, keys: crypto.DeviceKeys | None = None) -> Device:
         keys = keys or crypto.DeviceKeys.generate()
         code = await self.code(principal)
         response = await self.client.post("/v1/devices", json=enrollment(principal, code, keys))
         assert response.status == 201, await response.text()
         device_id: str = (await response.json())["device"]
-        return TestDevice(principal, device_id, keys, await self.login(device_id, keys))
+        return Device(principal, device_id, keys, await self.login(device_id, keys))
 
     async def login(self, device_id: str, keys: crypto.DeviceKeys) -> str:
         response = await self.client.post("/v1/auth/challenge", json={"device": device_id})
@@ -108,7 +112,7 @@ class World:
         token: str = (await response.json())["token"]
         return token
 
-    async def professional(self, **kwargs: Any) -> TestDevice:
+    async def professional(self, **kwargs: Any) -> Device:
         return await self.enroll(await self.principal(**kwargs))
 
 
@@ -122,3 +126,34 @@ def enrollment(principal: str, code: str, keys: crypto.DeviceKeys) -> dict[str, 
         "box_key_signature": crypto.b64u_encode(keys.box_key_signature()),
         "proof": crypto.b64u_encode(keys.enrollment_proof(code)),
     }
+
+
+def compose(
+    sender: Device,
+    recipients: list[str],
+    devices: list[Device],
+    *,
+    subject: str = "Compte rendu",
+    body: str = "Patient vu ce jour.",
+    message_id: str | None = None,
+    dossier: DossierHeader | None = None,
+    dossier_key: bytes | None = None,
+) -> dict[str, Any]:
+    """A signed envelope from ``sender`` with a key wrap for each of ``devices``."""
+    return build_envelope(
+        message_id=message_id or str(uuid.uuid4()),
+        sender=sender.principal,
+        sender_device=sender.device_id,
+        sign_key=sender.keys.sign,
+        recipients=recipients,
+        created_at=rfc3339(now_ms()),
+        content=MessageContent(subject, body),
+        box_keys={d.device_id: d.keys.box.public for d in devices},
+        dossier=dossier,
+        dossier_key=dossier_key,
+    )
+
+
+def open_message(event: dict[str, Any], device: Device) -> MessageContent:
+    """Verify the sender's signature is intact and decrypt, as a recipient would."""
+    return open_content(event["envelope"], crypto.b64u_decode(event["key"]), device.keys.box)

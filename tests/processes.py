@@ -1,0 +1,79 @@
+"""Real ``liaison serve`` processes for end-to-end and crash tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from messaging.redis_server import pick_free_port
+
+START_TIMEOUT = 20.0
+
+
+class ServerProcess:
+    """``liaison serve`` in a child process, on a free port, against a given Redis."""
+
+    def __init__(
+        self, redis_url: str, data_dir: Path, admin_token: str, *, workers: int = 1
+    ) -> None:
+        self.port = pick_free_port()
+        self.data_dir = data_dir
+        self.workers = workers
+        self.env = {
+            **os.environ,
+            "LIAISON_REDIS_URL": redis_url,
+            "LIAISON_DATA_DIR": str(data_dir),
+            "LIAISON_ADMIN_TOKEN": admin_token,
+            "LIAISON_HOST": "127.0.0.1",
+            "LIAISON_PORT": str(self.port),
+        }
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.data_dir / "server.log").open("ab")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "messaging.cli", "serve", "--workers", str(self.workers)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as response:  # noqa: S310
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not become ready: {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        path = self.data_dir / "server.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: a crash, with no chance to clean up."""
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait(10)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
