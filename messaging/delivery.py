@@ -27,7 +27,7 @@ from messaging.mailbox import (
     message_item,
     server_event_fields,
 )
-from messaging.models import AcceptedResponse, DossierOutcome, Envelope, Receipt
+from messaging.models import AcceptedResponse, DossierHeader, DossierOutcome, Envelope, Receipt
 from messaging.scripts import Scripts
 from messaging.timeutil import now_ms, rfc3339
 
@@ -35,18 +35,18 @@ DOSSIER_KEY = "dossier"
 
 
 class DossierLinker(Protocol):
-    """Decides whether a dossier-linked message is attached to the patient's dossier."""
+    """The dossier store's side of a dossier-linked message (``dossier_link.linker``)."""
 
-    async def link(
-        self, caller: Caller, envelope: Envelope, accepted_at: str
-    ) -> DossierOutcome: ...
+    async def check_exchange(
+        self, sender: str, header: DossierHeader, people: Iterable[str]
+    ) -> None:
+        """Raise if the holder opposed this exchange (MS-2): the message is refused whole."""
 
-
-class NoDossierStore:
-    """The linker of a server without a dossier store: every attachment is refused."""
-
-    async def link(self, caller: Caller, envelope: Envelope, accepted_at: str) -> DossierOutcome:
-        return DossierOutcome(status="refused", code="dossier_not_found")
+    async def attach(
+        self, sender: str, envelope: Mapping[str, Any], header: DossierHeader
+    ) -> DossierOutcome:
+        """Attach the queued message to the dossier, or refuse the attachment only (W-1)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +124,14 @@ class Delivery:
             raise IdConflict(f"message id {envelope.id} was already used for another envelope")
         if len(claim) > 1 and claim[1] is not None:
             return AcceptedResponse.model_validate_json(claim[1])
+        if envelope.dossier is not None:
+            people = {device.owner for device in devices.values()}
+            try:
+                await self._linker.check_exchange(caller.principal, envelope.dossier, people)
+            except Exception:
+                if int(claim[0]) == 1:  # a first attempt: nothing of it is queued anywhere
+                    await self._forget(caller.principal, envelope.id)
+                raise
 
         item = message_item(caller.principal, envelope.id)
         items = [
@@ -139,7 +147,7 @@ class Delivery:
         full = [done.device for done in enqueued if done.status == -1]
         if full:
             await self._mailbox.withdraw(items, enqueued)
-            await self._redis.delete(redis_keys.sent(caller.principal, envelope.id))
+            await self._forget(caller.principal, envelope.id)
             raise QueueFull(
                 "a recipient device has too many unacknowledged events; nothing was sent",
                 devices=full,
@@ -147,12 +155,18 @@ class Delivery:
 
         dossier = None
         if envelope.dossier is not None:
-            dossier = await self._linker.link(caller, envelope, received_at)
+            dossier = await self._linker.attach(caller.principal, raw, envelope.dossier)
         answer = AcceptedResponse(id=envelope.id, accepted_at=received_at, dossier=dossier)
         await self._redis.hset(
             redis_keys.sent(caller.principal, envelope.id), "answer", answer.model_dump_json()
         )
         return answer
+
+    async def _forget(self, sender: str, message_id: str) -> None:
+        """Drop a refused message's claim and payload, so a later send is judged afresh."""
+        await self._redis.delete(
+            redis_keys.sent(sender, message_id), redis_keys.payload(sender, message_id)
+        )
 
     @staticmethod
     def _check_wraps(envelope: Envelope, expected: set[str], optional: set[str]) -> None:

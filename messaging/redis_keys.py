@@ -6,7 +6,9 @@ Redis Cluster is a configuration change (DESIGN §7):
 - ``{u:<principal>}``: the principal's record, its device index, its enrollment codes, the
   idempotency records and ciphertext payloads of the messages it sent;
 - ``{d:<device>}``: the device's record, its queue, the queue's idempotency index, its pending
-  challenges and its tokens.
+  challenges and its tokens;
+- ``{p:<ins>}``: a dossier's state, its documents and its hash-chained access log, and the
+  holder's objection (opt-out regime).
 
 No key holds a plaintext, a content key or a secret in clear: codes and tokens are stored as
 digests, payloads are the ciphertext envelope without key wraps.
@@ -18,6 +20,8 @@ from typing import Final
 
 PREFIX: Final = "liaison:"
 WAKE_PATTERN: Final = f"{PREFIX}wake:*"
+DOSSIER_PURGES: Final = f"{PREFIX}dossiers:purge"
+"""Sorted set of closed dossiers' INS by purge time (ms): the purge sweeps it (CR-6)."""
 DIRECTORY_NAMES: Final = f"{PREFIX}directory:names"
 """Sorted set of ``<lower-case word>\\0<principal>`` for prefix search (a single-key index)."""
 
@@ -72,6 +76,30 @@ def queue(device_id: str) -> str:
 
 def seen(device_id: str) -> str:
     return _device(device_id, "seen")
+
+
+def _dossier(ins: str, name: str) -> str:
+    return f"{PREFIX}{{p:{ins}}}:{name}"
+
+
+def dossier(ins: str) -> str:
+    return _dossier(ins, "dossier")
+
+
+def dossier_log(ins: str) -> str:
+    return _dossier(ins, "log")
+
+
+def dossier_documents(ins: str) -> str:
+    return _dossier(ins, "documents")
+
+
+def dossier_document(ins: str, document_id: str) -> str:
+    return _dossier(ins, f"document:{document_id}")
+
+
+def dossier_objection(ins: str) -> str:
+    return _dossier(ins, "objection")
 
 
 def wake_channel(device_id: str) -> str:

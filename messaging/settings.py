@@ -29,6 +29,15 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(default=3600, ge=10)
     challenge_ttl_seconds: int = Field(default=60, ge=5)
     enrollment_code_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    dossier_regime: str = Field(default="express", pattern="^(express|opt_out)$")
+    """CR-5: ``express`` consent (L1111-14, 2020) by default; ``opt_out`` creation as a setting."""
+    emergency_access_hours: float = Field(default=24.0, gt=0)
+    hidden_from_holder_days: float = Field(default=30.0, gt=0)
+    dossier_retention_seconds: float = Field(default=10 * 365.25 * 86_400, gt=0)
+    """CR-6: how long a closed dossier is kept before it is purged (10 years)."""
+    dossier_deletion_delay_seconds: float = Field(default=90 * 86_400, gt=0)
+    """CR-6: an explicit deletion request is honoured within this delay (3 months)."""
+    purge_interval_seconds: float = Field(default=60.0, gt=0)
     embedded_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
 
     @property

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import weakref
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from importlib import metadata
 
 from aiohttp import web
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from dossier_link.changes import DossierSettings
+from dossier_link.linker import Linker
+from dossier_link.service import DossierService
+from dossier_link.store import DossierStore
 from messaging import crypto
 from messaging.auth import Authenticator
-from messaging.delivery import Delivery, NoDossierStore, ServerEvents
+from messaging.delivery import Delivery, ServerEvents
 from messaging.devices import Devices
 from messaging.directory import Directory
+from messaging.dossier_bridge import DossierBridge, now
 from messaging.mailbox import Mailbox, QueueLimits
 from messaging.models import ServerInfo
 from messaging.scripts import Scripts
@@ -23,6 +34,8 @@ from messaging.server.appkeys import (
     DELIVERY,
     DEVICES,
     DIRECTORY,
+    DOSSIER_BRIDGE,
+    DOSSIERS,
     MAILBOX,
     METRICS,
     REDIS,
@@ -39,6 +52,8 @@ from messaging.server_keys import ServerSecrets, load_or_create
 from messaging.settings import Settings
 from messaging.wakeup import WakeHub
 
+log = logging.getLogger(__name__)
+
 # Room for the JSON around the largest envelope; the exact limit is checked per request.
 _BODY_SLACK = 64 * 1024
 
@@ -48,6 +63,27 @@ def version() -> str:
         return metadata.version("liaison")
     except metadata.PackageNotFoundError:
         return "0+unknown"
+
+
+def _dossier_settings(settings: Settings) -> DossierSettings:
+    return DossierSettings(
+        regime=settings.dossier_regime,
+        emergency_duration=timedelta(hours=settings.emergency_access_hours),
+        hide_release=timedelta(days=settings.hidden_from_holder_days),
+        retention_after_close=timedelta(seconds=settings.dossier_retention_seconds),
+        deletion_delay=timedelta(seconds=settings.dossier_deletion_delay_seconds),
+    )
+
+
+async def _purge_loop(dossiers: DossierService, interval: float) -> None:
+    """CR-6: purge closed dossiers past their retention. Every process may run it: the purge of
+    one dossier is one versioned script, so two processes never purge twice."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await dossiers.purge_due(now())
+        except (RedisConnectionError, RedisTimeoutError):
+            log.warning("dossier purge skipped: Redis unreachable")
 
 
 def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.Application:
@@ -93,15 +129,20 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
         app[DEVICES] = Devices(
             redis, scripts, directory, code_ttl=settings.enrollment_code_ttl_seconds
         )
-        app[DELIVERY] = Delivery(
-            redis,
-            scripts,
-            directory,
-            mailbox,
-            ServerEvents(mailbox, secrets.sign),
-            NoDossierStore(),
+        events = ServerEvents(mailbox, secrets.sign)
+        bridge = DossierBridge(directory, events)
+        dossiers = DossierService(
+            DossierStore(redis), bridge, bridge, secrets.dossier, _dossier_settings(settings)
         )
+        bridge.linker = Linker(dossiers.changes, dossiers.settings, secrets.dossier)
+        app[DOSSIER_BRIDGE] = bridge
+        app[DOSSIERS] = dossiers
+        app[DELIVERY] = Delivery(redis, scripts, directory, mailbox, events, bridge)
+        purger = asyncio.create_task(_purge_loop(dossiers, settings.purge_interval_seconds))
         yield
+        purger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purger
         await hub.stop()
         await redis.aclose()
 

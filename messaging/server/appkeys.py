@@ -7,10 +7,12 @@ import weakref
 from aiohttp import web
 from redis.asyncio import Redis
 
+from dossier_link.service import DossierService
 from messaging.auth import Authenticator
 from messaging.delivery import Delivery
 from messaging.devices import Devices
 from messaging.directory import Directory
+from messaging.dossier_bridge import DossierBridge
 from messaging.mailbox import Mailbox
 from messaging.models import ServerInfo
 from messaging.server.metrics import Metrics
@@ -26,5 +28,7 @@ DEVICES = web.AppKey("devices", Devices)
 MAILBOX = web.AppKey("mailbox", Mailbox)
 DELIVERY = web.AppKey("delivery", Delivery)
 WAKE_HUB = web.AppKey("wake_hub", WakeHub)
+DOSSIERS = web.AppKey("dossiers", DossierService)
+DOSSIER_BRIDGE = web.AppKey("dossier_bridge", DossierBridge)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse[bool]])
 METRICS = web.AppKey("metrics", Metrics)

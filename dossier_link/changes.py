@@ -1,0 +1,155 @@
+"""The one way a dossier changes: decide on a snapshot, then commit state, documents and log
+entries together; notify only once the change is committed; retry when the dossier moved."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from dossier_link.access_log import chained
+from dossier_link.errors import DossierBusy, DossierNotFound, refusal
+from dossier_link.models import DocumentRecord, DossierRecord, utc
+from dossier_link.policy import Actor, Decision, DossierState, notify_after
+from dossier_link.store import DossierStore, Snapshot
+
+MAX_ATTEMPTS = 8
+
+
+class Notifier(Protocol):
+    """Delivers server-signed notifications to every device of the given principals."""
+
+    async def notify(
+        self, principals: Iterable[str], body: Mapping[str, Any], item: str
+    ) -> None: ...
+
+
+class DeviceKeys(Protocol):
+    """The X25519 public keys of a principal's active devices, by device id."""
+
+    async def box_keys(self, principal: str) -> dict[str, bytes]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DossierSettings:
+    regime: str = "express"
+    emergency_duration: timedelta = timedelta(hours=24)
+    hide_release: timedelta = timedelta(days=30)
+    retention_after_close: timedelta = timedelta(days=3653)
+    deletion_delay: timedelta = timedelta(days=90)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    principals: frozenset[str]
+    body: dict[str, Any]
+
+
+@dataclass
+class Change:
+    """What one action does to a dossier; ``refusal`` set means it is logged, then refused."""
+
+    record: DossierRecord
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    documents: list[DocumentRecord] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    refusal: Decision | None = None
+
+    def log(
+        self, actor: Actor | str, action: str, decision: Decision, at: datetime, **extra: Any
+    ) -> None:
+        principal = actor if isinstance(actor, str) else actor.principal
+        self.entries.append(
+            {
+                "at": utc(at),
+                "actor": principal,
+                "action": action,
+                "outcome": "allowed" if decision.allowed else "refused",
+                "reason": decision.code,
+                "basis": decision.basis,
+                **extra,
+            }
+        )
+
+    def notify(self, principals: Iterable[str], event: str, **body: Any) -> None:
+        targets = frozenset(principals)
+        if targets:
+            self.notices.append(Notice(targets, {"event": event, **body}))
+
+    def refuse(self, decision: Decision) -> Change:
+        self.refusal = decision
+        return self
+
+
+def with_chain(
+    record: DossierRecord, entries: list[dict[str, Any]]
+) -> tuple[DossierRecord, list[dict[str, Any]]]:
+    """Chain ``entries`` after the record's log head; the record carries the new head."""
+    head, seq, chained_entries = record.log_head, record.log_seq, []
+    for fields in entries:
+        seq += 1
+        entry = chained(head, seq, fields)
+        head = entry["hash"]
+        chained_entries.append(entry)
+    return record.model_copy(update={"log_head": head, "log_seq": seq}), chained_entries
+
+
+def tell_holder(
+    change: Change,
+    actor: Actor,
+    state: DossierState,
+    decision: Decision,
+    action: str,
+    now: datetime,
+    **extra: Any,
+) -> None:
+    """TR-5, W-4: the holder hears of each access by a professional (and the MT of emergencies)."""
+    change.notify(
+        notify_after(actor, state, decision),
+        "dossier.accessed",
+        actor=actor.principal,
+        action=action,
+        basis=decision.basis,
+        at=utc(now),
+        **extra,
+    )
+
+
+class Changes:
+    def __init__(self, store: DossierStore, notifier: Notifier) -> None:
+        self.store = store
+        self._notifier = notifier
+
+    async def apply(self, ins: str, decide: Callable[[Snapshot], Change]) -> Change:
+        for _ in range(MAX_ATTEMPTS):
+            snapshot = await self.store.load(ins)
+            if snapshot is None:
+                raise DossierNotFound(f"no dossier for INS {ins}")
+            change = decide(snapshot)
+            if await self.commit(snapshot.version, change):
+                if change.refusal is not None:
+                    raise refusal(change.refusal.code, f"refused: {change.refusal.code}")
+                return change
+        raise DossierBusy("the dossier is being changed by others; retry")
+
+    async def commit(self, version: int, change: Change) -> bool:
+        record, entries = with_chain(change.record, change.entries)
+        if not await self.store.commit(version, record, entries, change.documents):
+            return False
+        change.record = record
+        change.entries = entries
+        # A notification is numbered by the log entry it follows, so a retry never repeats it.
+        last_seq = entries[-1]["seq"] if entries else record.log_seq
+        for number, notice in enumerate(change.notices):
+            await self.notify_directly(
+                notice.principals,
+                {**notice.body, "ins": record.ins},
+                f"n:{record.ins}:{last_seq}:{number}",
+            )
+        return True
+
+    async def notify_directly(
+        self, principals: Iterable[str], body: Mapping[str, Any], item: str
+    ) -> None:
+        await self._notifier.notify(principals, body, item)

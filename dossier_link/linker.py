@@ -1,0 +1,158 @@
+"""Attaching a dossier-linked message to the patient's dossier (W-1..W-6, MS-2).
+
+Two steps around the message's own delivery: ``check_exchange`` runs before the message is
+queued and refuses it whole when the holder opposed an exchange with one of the professionals
+involved (MS-2); ``attach`` runs once it is queued and attaches it to the dossier, or refuses the
+attachment only (W-1): the message is delivered either way and the sender is told.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from dossier_link import policy
+from dossier_link.changes import Change, Changes, DossierSettings, tell_holder
+from dossier_link.errors import DossierRefused
+from dossier_link.models import DocumentRecord, utc
+from dossier_link.policy import Actor, Decision
+from dossier_link.store import Snapshot
+from messaging import crypto
+from messaging.models import DossierHeader, DossierOutcome
+
+DOSSIER_KEY = "dossier"
+
+
+def document_id(sender: str, message_id: str) -> str:
+    """Derived from the message, so that a retried send attaches the same document once."""
+    raw = crypto.digest(f"{sender}\x00{message_id}".encode(), 16)
+    return "doc_" + base64.b32encode(raw).decode().rstrip("=").lower()
+
+
+class Linker:
+    def __init__(
+        self, changes: Changes, settings: DossierSettings, dossier_key: crypto.BoxKey
+    ) -> None:
+        self._changes = changes
+        self._settings = settings
+        self._dossier_key = dossier_key
+
+    async def check_exchange(
+        self, sender: Actor, header: DossierHeader, people: Iterable[str], now: datetime
+    ) -> None:
+        """MS-2: refuse the whole message if the holder banned its sender or a recipient."""
+        snapshot = await self._changes.store.load(header.ins)
+        if snapshot is None or snapshot.record.status != "open":
+            return  # nothing to oppose with; ``attach`` refuses the attachment (W-1)
+        state = snapshot.record.state()
+        opposed = sorted(
+            p
+            for p in {sender.principal, *people}
+            if not policy.may_link_message_to(p, state).allowed
+        )
+        if not opposed:
+            return
+        decision = Decision.deny("patient_opposed")
+
+        def decide(current: Snapshot) -> Change:
+            change = Change(current.record)
+            change.log(sender, "message", decision, now, target=",".join(opposed))
+            return change.refuse(decision)
+
+        try:
+            await self._changes.apply(header.ins, decide)
+        except DossierRefused as refused:
+            refused.extra["professionals"] = opposed
+            raise
+
+    async def attach(
+        self, sender: Actor, envelope: Mapping[str, Any], header: DossierHeader, now: datetime
+    ) -> DossierOutcome:
+        wrap = envelope["keys"][DOSSIER_KEY]
+        message_id = str(envelope["id"])
+        doc_id = document_id(sender.principal, message_id)
+        snapshot = await self._changes.store.load(header.ins)
+        if snapshot is None:
+            await self._tell_sender_refused(sender, header, message_id, "dossier_not_found", now)
+            return DossierOutcome(status="refused", code="dossier_not_found")
+        if not self._opens(wrap):
+            await self._tell_sender_refused(sender, header, message_id, "bad_dossier_wrap", now)
+            return DossierOutcome(status="refused", code="bad_dossier_wrap")
+        if await self._changes.store.document(header.ins, doc_id) is not None:
+            return DossierOutcome(status="attached", document=doc_id)
+        hidden_until = (
+            utc(policy.holder_release_at(now, self._settings.hide_release))
+            if header.hidden_from_holder
+            else None
+        )
+        document = DocumentRecord(
+            id=doc_id,
+            message_id=message_id,
+            author=sender.principal,
+            type=header.type,
+            title=header.title,
+            masked=bool(header.masked),
+            hidden_from_holder_until=hidden_until,
+            invisible_to_legal_representatives=bool(header.invisible_to_legal_representatives),
+            created_at=utc(now),
+            envelope={k: v for k, v in envelope.items() if k != "keys"},
+            dossier_wrap=wrap,
+        )
+        outcome: list[DossierOutcome] = []
+
+        def decide(current: Snapshot) -> Change:
+            state = current.record.state()
+            decision = policy.may_write(sender, state, now)
+            change = Change(current.record)
+            change.log(sender, "write", decision, now, document=doc_id, message=message_id)
+            outcome.clear()
+            if not decision.allowed:
+                change.notify(
+                    [sender.principal],
+                    "dossier.link_refused",
+                    message_id=message_id,
+                    code=decision.code,
+                    at=utc(now),
+                )
+                outcome.append(DossierOutcome(status="refused", code=decision.code))
+                return change
+            change.documents.append(document)
+            change.notify(
+                [sender.principal],
+                "dossier.document_attached",
+                message_id=message_id,
+                document=doc_id,
+                at=utc(now),
+            )
+            tell_holder(change, sender, state, decision, "write", now, document=doc_id)
+            outcome.append(DossierOutcome(status="attached", document=doc_id))
+            return change
+
+        await self._changes.apply(header.ins, decide)
+        return outcome[0]
+
+    def _opens(self, wrap: str) -> bool:
+        """A wrap the dossier key cannot open would make the document unreadable forever."""
+        try:
+            self._dossier_key.open(crypto.b64u_decode(wrap))
+        except crypto.CryptoError:
+            return False
+        return True
+
+    async def _tell_sender_refused(
+        self, sender: Actor, header: DossierHeader, message_id: str, code: str, now: datetime
+    ) -> None:
+        # Nothing is written to the dossier: the notification is the sender's only trace.
+        await self._changes.notify_directly(
+            [sender.principal],
+            {
+                "event": "dossier.link_refused",
+                "ins": header.ins,
+                "message_id": message_id,
+                "code": code,
+                "at": utc(now),
+            },
+            f"n:{header.ins}:refused:{message_id}",
+        )

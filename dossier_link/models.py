@@ -1,0 +1,271 @@
+"""Wire models of the dossier API (DESIGN §4, Dossier) and the records the store keeps."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+
+from dossier_link.consent import ConsentGiver
+from dossier_link.identifiers import InsNumber
+from dossier_link.policy import (
+    DocumentState,
+    DossierState,
+    DossierStatus,
+    EmergencyAccess,
+    Grant,
+    GrantBasis,
+    GrantLevel,
+    Protection,
+)
+from messaging.models import PrincipalId, WireModel
+
+Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
+Reason = Annotated[str, StringConstraints(strict=True, min_length=3, max_length=500)]
+Professional = Annotated[str, StringConstraints(strict=True, pattern=r"^rpps:[0-9]{11}$")]
+
+
+def utc(moment: datetime) -> str:
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def parse_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+class ConsentRequest(WireModel):
+    given_by: ConsentGiver
+    name: Name
+    representative: PrincipalId | None = None
+    holder_opinion: Annotated[str, StringConstraints(strict=True, max_length=2000)] | None = None
+
+
+class CreateDossierRequest(BaseModel):
+    # Not strict: birth_date arrives as an ISO date string.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ins: InsNumber
+    birth_date: date
+    protection: Protection | None = None
+    consent: ConsentRequest | None = None
+
+
+class OperatorCreateDossierRequest(BaseModel):
+    """CR-5, opt-out regime: the operator creates the dossier without a consent record."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ins: InsNumber
+    birth_date: date
+    protection: Protection | None = None
+
+
+class ObjectionRequest(WireModel):
+    objected: StrictBool
+
+
+class MedecinTraitantRequest(WireModel):
+    professional: Professional
+
+
+class GrantRequest(WireModel):
+    professional: Professional
+    level: GrantLevel = "standard"
+    basis: GrantBasis = "consent"
+
+
+class BanRequest(WireModel):
+    professional: Professional
+
+
+class EmergencyOppositionRequest(WireModel):
+    opposed: StrictBool
+
+
+class EmergencyAccessRequest(WireModel):
+    reason: Reason
+
+
+class DocumentPatch(WireModel):
+    masked: StrictBool | None = None
+    hidden_from_holder: StrictBool | None = None
+
+
+class CloseRequest(WireModel):
+    deletion_requested: StrictBool = False
+
+
+# --- stored records ---------------------------------------------------------------------------
+
+
+class StoredModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConsentRecord(StoredModel):
+    given_by: ConsentGiver | None
+    name: str | None
+    representative: str | None = None
+    holder_opinion: str | None = None
+    collected_by: str | None = None
+    regime: Literal["express", "opt_out"]
+    at: str
+
+
+class GrantRecord(StoredModel):
+    level: GrantLevel
+    basis: GrantBasis
+    express: bool
+    at: str
+
+
+class EmergencyRecord(StoredModel):
+    expires_at: str
+    reason: str
+
+
+class DossierRecord(StoredModel):
+    ins: str
+    holder: str
+    status: DossierStatus = "open"
+    birth_date: date
+    protection: Protection | None = None
+    representatives: list[str] = []
+    consent: ConsentRecord
+    medecin_traitant: str | None = None
+    grants: dict[str, GrantRecord] = {}
+    bans: list[str] = []
+    emergency_opposed: bool = False
+    emergencies: dict[str, EmergencyRecord] = {}
+    created_at: str
+    closed_at: str | None = None
+    purge_at: str | None = None
+    log_seq: int = 0
+    log_head: str
+
+    def state(self) -> DossierState:
+        return DossierState(
+            ins=self.ins,
+            holder=self.holder,
+            status=self.status,
+            birth_date=self.birth_date,
+            protection=self.protection,
+            representatives=frozenset(self.representatives),
+            medecin_traitant=self.medecin_traitant,
+            grants={
+                p: Grant(professional=p, level=g.level, basis=g.basis, express=g.express)
+                for p, g in self.grants.items()
+            },
+            bans=frozenset(self.bans),
+            emergency_opposed=self.emergency_opposed,
+            emergency_accesses={
+                p: EmergencyAccess(professional=p, expires_at=parse_utc(e.expires_at))
+                for p, e in self.emergencies.items()
+            },
+        )
+
+
+class DocumentRecord(StoredModel):
+    id: str
+    message_id: str
+    author: str
+    type: str
+    title: str
+    masked: bool = False
+    hidden_from_holder_until: str | None = None
+    invisible_to_legal_representatives: bool = False
+    created_at: str
+    envelope: dict[str, Any]
+    """The signed envelope without its key wraps: readers verify the author's signature."""
+    dossier_wrap: str
+    """The content key sealed to the dossier key; never leaves the store as is."""
+
+    def state(self) -> DocumentState:
+        hidden = self.hidden_from_holder_until
+        return DocumentState(
+            id=self.id,
+            author=self.author,
+            masked=self.masked,
+            hidden_from_holder_until=None if hidden is None else parse_utc(hidden),
+            invisible_to_legal_representatives=self.invisible_to_legal_representatives,
+        )
+
+    def summary(self) -> DocumentSummary:
+        return DocumentSummary(
+            id=self.id,
+            message_id=self.message_id,
+            author=self.author,
+            type=self.type,
+            title=self.title,
+            masked=self.masked,
+            hidden_from_holder_until=self.hidden_from_holder_until,
+            invisible_to_legal_representatives=self.invisible_to_legal_representatives,
+            created_at=self.created_at,
+        )
+
+
+# --- responses --------------------------------------------------------------------------------
+
+
+class GrantView(WireModel):
+    professional: str
+    level: GrantLevel
+    basis: GrantBasis
+    at: str
+
+
+class DossierSummary(WireModel):
+    ins: str
+    holder: str
+    status: DossierStatus
+    medecin_traitant: str | None
+    your_basis: str | None
+    created_at: str
+    closed_at: str | None = None
+    # TR-4: the holder's view also lists who has access and who is banned.
+    grants: list[GrantView] | None = None
+    bans: list[str] | None = None
+    emergency_opposed: bool | None = None
+    consent: dict[str, Any] | None = None
+
+
+class DocumentSummary(WireModel):
+    id: str
+    message_id: str
+    author: str
+    type: str
+    title: str
+    masked: bool
+    hidden_from_holder_until: str | None
+    invisible_to_legal_representatives: bool
+    created_at: str
+
+
+class DocumentList(WireModel):
+    documents: list[DocumentSummary]
+
+
+class DocumentContent(WireModel):
+    document: DocumentSummary
+    envelope: dict[str, Any]
+    keys: dict[str, str]
+    """The content key sealed to each of the caller's active devices."""
+
+
+class EmergencyAccessResponse(WireModel):
+    professional: str
+    expires_at: str
+
+
+class AccessLog(WireModel):
+    scope: Literal["all", "own"]
+    entries: list[dict[str, Any]]
+    chain_ok: bool | None = Field(
+        default=None, description="The server's own check of the chain (for scope all)."
+    )

@@ -1,0 +1,516 @@
+"""Every operation on a dossier (DESIGN §4, Dossier), each one decided by ``policy`` and logged.
+
+The store runs in-process behind this boundary; nothing here knows HTTP. The dossier key opens a
+document's content key only to seal it again for the reader's own devices (DESIGN §1): the
+ciphertext is never decrypted here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from dossier_link import consent, policy
+from dossier_link.access_log import GENESIS, chained, verify_chain
+from dossier_link.changes import (
+    Change,
+    Changes,
+    DeviceKeys,
+    DossierSettings,
+    Notifier,
+    tell_holder,
+)
+from dossier_link.errors import DossierExists, DossierNotFound, refusal
+from dossier_link.identifiers import InvalidIns, check_ins_birth_date
+from dossier_link.models import (
+    AccessLog,
+    ConsentRecord,
+    CreateDossierRequest,
+    DocumentContent,
+    DocumentList,
+    DocumentPatch,
+    DossierRecord,
+    DossierSummary,
+    EmergencyAccessResponse,
+    EmergencyRecord,
+    GrantRecord,
+    GrantRequest,
+    GrantView,
+    OperatorCreateDossierRequest,
+    utc,
+)
+from dossier_link.policy import Actor, Decision
+from dossier_link.store import DossierStore, Snapshot
+from messaging import crypto
+from messaging.errors import InvalidRequest, NotFound
+
+OPERATOR = "operator"
+SYSTEM = "system"
+
+
+class DossierService:
+    def __init__(
+        self,
+        store: DossierStore,
+        notifier: Notifier,
+        device_keys: DeviceKeys,
+        dossier_key: crypto.BoxKey,
+        settings: DossierSettings,
+    ) -> None:
+        self.store = store
+        self.changes = Changes(store, notifier)
+        self._device_keys = device_keys
+        self._dossier_key = dossier_key
+        self.settings = settings
+
+    # --- creation (CR-1..CR-5) ----------------------------------------------------------------
+
+    async def create(
+        self, actor: Actor, request: CreateDossierRequest, now: datetime
+    ) -> DossierSummary:
+        _check_birth_date(request.ins, request.birth_date)
+        given = request.consent
+        decision = consent.may_create(
+            consent.ConsentRecordInput(
+                ins=request.ins,
+                protection=request.protection,
+                given_by=None if given is None else given.given_by,
+                name=None if given is None else given.name,
+                representative=None if given is None else given.representative,
+                holder_opinion=None if given is None else given.holder_opinion,
+                objection_registered=await self.store.objection(request.ins),
+            ),
+            actor,
+            request.birth_date,
+            now,
+            "opt_out" if self.settings.regime == "opt_out" else "express",
+        )
+        if not decision.allowed:
+            raise refusal(decision.code, f"the dossier cannot be created: {decision.code}")
+        record = self._new_record(
+            request.ins,
+            request.birth_date,
+            request.protection,
+            ConsentRecord(
+                given_by=None if given is None else given.given_by,
+                name=None if given is None else given.name,
+                representative=None if given is None else given.representative,
+                holder_opinion=None if given is None else given.holder_opinion,
+                collected_by=actor.principal if actor.kind == "professional" else None,
+                regime="opt_out" if self.settings.regime == "opt_out" else "express",
+                at=utc(now),
+            ),
+            now,
+        )
+        change = Change(record)
+        change.log(actor, "create", decision, now)
+        change.log(actor, "consent", decision, now, detail=given.given_by if given else None)
+        return await self._create(change, actor, now)
+
+    async def create_by_operator(
+        self, request: OperatorCreateDossierRequest, now: datetime
+    ) -> DossierSummary:
+        """CR-5: in the opt-out regime the operator creates dossiers unless the holder objected."""
+        if self.settings.regime != "opt_out":
+            raise refusal("consent_missing", "this deployment creates dossiers on express consent")
+        _check_birth_date(request.ins, request.birth_date)
+        if await self.store.objection(request.ins):
+            raise refusal("objection_registered", "the holder objected to the dossier's creation")
+        record = self._new_record(
+            request.ins,
+            request.birth_date,
+            request.protection,
+            ConsentRecord(given_by=None, name=None, regime="opt_out", at=utc(now)),
+            now,
+        )
+        change = Change(record)
+        change.log(OPERATOR, "create", Decision.allow(None), now, detail="opt_out")
+        return await self._create(change, None, now)
+
+    async def set_objection(self, actor: Actor, ins: str, objected: bool, now: datetime) -> None:
+        """CR-5: the holder registers or withdraws an objection to an opt-out creation."""
+        if actor.principal != f"patient:{ins}":
+            raise refusal("holder_only", "only the holder registers an objection")
+        await self.store.set_objection(ins, objected, utc(now))
+
+    def _new_record(
+        self,
+        ins: str,
+        birth_date: Any,
+        protection: Any,
+        consent_record: ConsentRecord,
+        now: datetime,
+    ) -> DossierRecord:
+        representative = consent_record.representative
+        return DossierRecord(
+            ins=ins,
+            holder=f"patient:{ins}",
+            birth_date=birth_date,
+            protection=protection,
+            representatives=[representative] if representative else [],
+            consent=consent_record,
+            created_at=utc(now),
+            log_head=GENESIS,
+        )
+
+    async def _create(self, change: Change, actor: Actor | None, now: datetime) -> DossierSummary:
+        if not await self.changes.commit(0, change):
+            raise DossierExists(f"a dossier already exists for INS {change.record.ins}")
+        viewer = actor or Actor(principal=change.record.holder, kind="patient")
+        return _summary(change.record, viewer, now)
+
+    # --- viewing and managing -----------------------------------------------------------------
+
+    async def summary(self, actor: Actor, ins: str, now: datetime) -> DossierSummary:
+        def decide(snapshot: Snapshot) -> Change:
+            change = Change(snapshot.record)
+            decision = policy.may_list(actor, snapshot.record.state(), now)
+            change.log(actor, "view", decision, now)
+            return change if decision.allowed else change.refuse(decision)
+
+        change = await self.changes.apply(ins, decide)
+        return _summary(change.record, actor, now)
+
+    async def set_medecin_traitant(
+        self, actor: Actor, ins: str, professional: Actor, now: datetime
+    ) -> DossierSummary:
+        def decide(snapshot: Snapshot) -> Change:
+            state = snapshot.record.state()
+            decision = policy.may_set_medecin_traitant(actor, state, professional)
+            change = Change(snapshot.record)
+            change.log(actor, "set_medecin_traitant", decision, now, target=professional.principal)
+            if not decision.allowed:
+                return change.refuse(decision)
+            change.record = snapshot.record.model_copy(
+                update={"medecin_traitant": professional.principal}
+            )
+            return change
+
+        return _summary((await self.changes.apply(ins, decide)).record, actor, now)
+
+    async def grant(
+        self, actor: Actor, ins: str, grantee: Actor, request: GrantRequest, now: datetime
+    ) -> DossierSummary:
+        def decide(snapshot: Snapshot) -> Change:
+            state = snapshot.record.state()
+            decision = policy.may_grant(actor, state, grantee, request.basis)
+            change = Change(snapshot.record)
+            change.log(
+                actor, "grant", decision, now, target=grantee.principal, detail=request.level
+            )
+            if not decision.allowed:
+                return change.refuse(decision)
+            grants = dict(snapshot.record.grants)
+            # The holder's own act: an express grant in the sense of RD-6.
+            grants[grantee.principal] = GrantRecord(
+                level=request.level, basis=request.basis, express=True, at=utc(now)
+            )
+            change.record = snapshot.record.model_copy(update={"grants": grants})
+            return change
+
+        return _summary((await self.changes.apply(ins, decide)).record, actor, now)
+
+    async def withdraw_grant(
+        self, actor: Actor, ins: str, professional: str, now: datetime
+    ) -> DossierSummary:
+        def decide(snapshot: Snapshot) -> Change:
+            decision = policy.may_manage(actor, snapshot.record.state())
+            change = Change(snapshot.record)
+            change.log(actor, "withdraw_grant", decision, now, target=professional)
+            if not decision.allowed:
+                return change.refuse(decision)
+            grants = {p: g for p, g in snapshot.record.grants.items() if p != professional}
+            change.record = snapshot.record.model_copy(update={"grants": grants})
+            return change
+
+        return _summary((await self.changes.apply(ins, decide)).record, actor, now)
+
+    async def ban(self, actor: Actor, ins: str, professional: str, now: datetime) -> DossierSummary:
+        def decide(snapshot: Snapshot) -> Change:
+            decision = policy.may_ban(actor, snapshot.record.state(), professional)
+            change = Change(snapshot.record)
+            change.log(actor, "ban", decision, now, target=professional)
+            if not decision.allowed:
+                return change.refuse(decision)
+            record = snapshot.record
+            change.record = record.model_copy(
+                update={
+                    "bans": sorted({*record.bans, professional}),
+                    # RD-4: the ban overrides every basis; none is kept to revive silently.
+                    "grants": {p: g for p, g in record.grants.items() if p != professional},
+                    "emergencies": {
+                        p: e for p, e in record.emergencies.items() if p != professional
+                    },
+                }
+            )
+            return change
+
+        return _summary((await self.changes.apply(ins, decide)).record, actor, now)
+
+    async def lift_ban(
+        self, actor: Actor, ins: str, professional: str, now: datetime
+    ) -> DossierSummary:
+        def decide(snapshot: Snapshot) -> Change:
+            decision = policy.may_manage(actor, snapshot.record.state())
+            change = Change(snapshot.record)
+            change.log(actor, "lift_ban", decision, now, target=professional)
+            if not decision.allowed:
+                return change.refuse(decision)
+            bans = [p for p in snapshot.record.bans if p != professional]
+            change.record = snapshot.record.model_copy(update={"bans": bans})
+            return change
+
+        return _summary((await self.changes.apply(ins, decide)).record, actor, now)
+
+    # --- emergency (EM-1..EM-3) ---------------------------------------------------------------
+
+    async def set_emergency_opposition(
+        self, actor: Actor, ins: str, opposed: bool, now: datetime
+    ) -> DossierSummary:
+        def decide(snapshot: Snapshot) -> Change:
+            decision = policy.may_manage(actor, snapshot.record.state())
+            change = Change(snapshot.record)
+            action = "oppose_emergency" if opposed else "withdraw_emergency_opposition"
+            change.log(actor, action, decision, now)
+            if not decision.allowed:
+                return change.refuse(decision)
+            update: dict[str, Any] = {"emergency_opposed": opposed}
+            if opposed:
+                update["emergencies"] = {}
+            change.record = snapshot.record.model_copy(update=update)
+            return change
+
+        return _summary((await self.changes.apply(ins, decide)).record, actor, now)
+
+    async def open_emergency(
+        self, actor: Actor, ins: str, reason: str, now: datetime
+    ) -> EmergencyAccessResponse:
+        access = policy.emergency_access(actor.principal, now, self.settings.emergency_duration)
+
+        def decide(snapshot: Snapshot) -> Change:
+            state = snapshot.record.state()
+            decision = policy.may_open_emergency(actor, state, now)
+            change = Change(snapshot.record)
+            change.log(
+                actor,
+                "emergency_access",
+                decision,
+                now,
+                detail=reason,
+                expires_at=utc(access.expires_at) if decision.allowed else None,
+            )
+            if not decision.allowed:
+                return change.refuse(decision)
+            emergencies = dict(snapshot.record.emergencies)
+            emergencies[actor.principal] = EmergencyRecord(
+                expires_at=utc(access.expires_at), reason=reason
+            )
+            change.record = snapshot.record.model_copy(update={"emergencies": emergencies})
+            told = {state.holder}
+            if state.medecin_traitant is not None:
+                told.add(state.medecin_traitant)  # EM-3
+            change.notify(
+                told - {actor.principal},
+                "dossier.emergency_access",
+                professional=actor.principal,
+                reason=reason,
+                expires_at=utc(access.expires_at),
+                at=utc(now),
+            )
+            return change
+
+        await self.changes.apply(ins, decide)
+        return EmergencyAccessResponse(
+            professional=actor.principal, expires_at=utc(access.expires_at)
+        )
+
+    # --- documents ----------------------------------------------------------------------------
+
+    async def list_documents(self, actor: Actor, ins: str, now: datetime) -> DocumentList:
+        documents = await self.store.documents(ins)
+
+        def decide(snapshot: Snapshot) -> Change:
+            state = snapshot.record.state()
+            decision = policy.may_list(actor, state, now)
+            change = Change(snapshot.record)
+            change.log(actor, "list", decision, now)
+            if not decision.allowed:
+                return change.refuse(decision)
+            tell_holder(change, actor, state, decision, "list", now)
+            return change
+
+        change = await self.changes.apply(ins, decide)
+        state = change.record.state()
+        visible = [
+            d.summary()
+            for d in documents
+            if policy.may_read_document(actor, state, d.state(), now).allowed
+        ]
+        return DocumentList(documents=visible)
+
+    async def read_document(
+        self, actor: Actor, ins: str, document_id: str, now: datetime
+    ) -> DocumentContent:
+        document = await self.store.document(ins, document_id)
+        if document is None:
+            # Whether the dossier exists at all is no secret to hide from this caller's answer:
+            # both are "not found".
+            raise NotFound(f"no document {document_id} in this dossier")
+
+        def decide(snapshot: Snapshot) -> Change:
+            state = snapshot.record.state()
+            decision = policy.may_read_document(actor, state, document.state(), now)
+            change = Change(snapshot.record)
+            change.log(actor, "read", decision, now, document=document_id)
+            if not decision.allowed:
+                return change.refuse(decision)
+            tell_holder(change, actor, state, decision, "read", now, document=document_id)
+            return change
+
+        await self.changes.apply(ins, decide)
+        content_key = self._dossier_key.open(crypto.b64u_decode(document.dossier_wrap))
+        boxes = await self._device_keys.box_keys(actor.principal)
+        keys = {d: crypto.b64u_encode(crypto.seal(content_key, box)) for d, box in boxes.items()}
+        return DocumentContent(document=document.summary(), envelope=document.envelope, keys=keys)
+
+    async def patch_document(
+        self, actor: Actor, ins: str, document_id: str, patch: DocumentPatch, now: datetime
+    ) -> DocumentContent | None:
+        document = await self.store.document(ins, document_id)
+        if document is None:
+            raise NotFound(f"no document {document_id} in this dossier")
+        if patch.masked is None and patch.hidden_from_holder is None:
+            raise InvalidRequest("set masked or hidden_from_holder")
+
+        def decide(snapshot: Snapshot) -> Change:
+            state = snapshot.record.state()
+            change = Change(snapshot.record)
+            update: dict[str, Any] = {}
+            if patch.masked is not None:
+                decision = policy.may_manage(actor, state)  # MK-1
+                action = "mask" if patch.masked else "unmask"
+                change.log(actor, action, decision, now, document=document_id)
+                if not decision.allowed:
+                    return change.refuse(decision)
+                update["masked"] = patch.masked
+            if patch.hidden_from_holder is not None:
+                decision = policy.may_hide_from_holder(actor, state, document.state())  # HD-1
+                action = "hide_from_holder" if patch.hidden_from_holder else "show_to_holder"
+                change.log(actor, action, decision, now, document=document_id)
+                if not decision.allowed:
+                    return change.refuse(decision)
+                release = policy.holder_release_at(now, self.settings.hide_release)
+                update["hidden_from_holder_until"] = (
+                    utc(release) if patch.hidden_from_holder else None
+                )
+            change.documents.append(document.model_copy(update=update))
+            return change
+
+        await self.changes.apply(ins, decide)
+        return None
+
+    # --- traces (TR-1..TR-3) ------------------------------------------------------------------
+
+    async def access_log(self, actor: Actor, ins: str) -> AccessLog:
+        snapshot = await self.store.load(ins)
+        if snapshot is None:
+            raise DossierNotFound(f"no dossier for INS {ins}")
+        decision = policy.may_read_log(actor, snapshot.record.state())
+        if not decision.allowed:
+            raise refusal(decision.code, f"the access log is not readable: {decision.code}")
+        entries = await self.store.log(ins)
+        if policy.log_visibility(actor, snapshot.record.state()) == "own":
+            return AccessLog(
+                scope="own", entries=[e for e in entries if e.get("actor") == actor.principal]
+            )
+        return AccessLog(scope="all", entries=entries, chain_ok=verify_chain(entries).ok)
+
+    # --- closure and purge (CR-6) -------------------------------------------------------------
+
+    async def close(
+        self, actor: Actor, ins: str, deletion_requested: bool, now: datetime
+    ) -> DossierSummary:
+        delay = (
+            self.settings.deletion_delay
+            if deletion_requested
+            else self.settings.retention_after_close
+        )
+        purge_at = now + delay
+
+        def decide(snapshot: Snapshot) -> Change:
+            decision = policy.may_close(actor, snapshot.record.state())
+            change = Change(snapshot.record)
+            change.log(
+                actor,
+                "close",
+                decision,
+                now,
+                detail="deletion_requested" if deletion_requested else None,
+                purge_at=utc(purge_at) if decision.allowed else None,
+            )
+            if not decision.allowed:
+                return change.refuse(decision)
+            change.record = snapshot.record.model_copy(
+                update={"status": "closed", "closed_at": utc(now), "purge_at": utc(purge_at)}
+            )
+            return change
+
+        change = await self.changes.apply(ins, decide)
+        await self.store.schedule_purge(ins, int(purge_at.timestamp() * 1000))
+        return _summary(change.record, actor, now)
+
+    async def purge_due(self, now: datetime) -> list[str]:
+        """Purge every closed dossier whose retention has elapsed; returns their INS."""
+        purged = []
+        for ins in await self.store.due_purges(int(now.timestamp() * 1000)):
+            snapshot = await self.store.load(ins)
+            if snapshot is None or snapshot.record.status != "closed":
+                await self.store.unschedule(ins)
+                continue
+            record = snapshot.record
+            tombstone = chained(
+                record.log_head,
+                record.log_seq + 1,
+                {
+                    "at": utc(now),
+                    "actor": SYSTEM,
+                    "action": "purge",
+                    "outcome": "allowed",
+                    "reason": "retention_elapsed",
+                    "closed_at": record.closed_at,
+                },
+            )
+            if await self.store.purge(snapshot, tombstone):
+                purged.append(ins)
+        return purged
+
+
+def _check_birth_date(ins: str, birth_date: Any) -> None:
+    try:
+        check_ins_birth_date(ins, birth_date)
+    except InvalidIns as exc:
+        raise InvalidRequest(str(exc), field="birth_date") from exc
+
+
+def _summary(record: DossierRecord, viewer: Actor, now: datetime) -> DossierSummary:
+    state = record.state()
+    basis = policy.may_list(viewer, state, now).basis if record.status == "open" else None
+    holder_view = viewer.principal == record.holder or viewer.principal in record.representatives
+    return DossierSummary(
+        ins=record.ins,
+        holder=record.holder,
+        status=record.status,
+        medecin_traitant=record.medecin_traitant,
+        your_basis=basis,
+        created_at=record.created_at,
+        closed_at=record.closed_at,
+        grants=[
+            GrantView(professional=p, level=g.level, basis=g.basis, at=g.at)
+            for p, g in sorted(record.grants.items())
+        ]
+        if holder_view
+        else None,
+        bans=list(record.bans) if holder_view else None,
+        emergency_opposed=record.emergency_opposed if holder_view else None,
+        consent=record.consent.model_dump(exclude_none=True) if holder_view else None,
+    )

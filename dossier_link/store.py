@@ -1,0 +1,128 @@
+"""Dossiers in Redis, one hash tag per dossier (``{p:<ins>}``).
+
+Every change is decided in Python on a snapshot and applied by one script that checks the
+snapshot's version (optimistic concurrency), so the state, its documents and the log entries
+that record the change land together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+
+from dossier_link.models import DocumentRecord, DossierRecord
+from messaging import redis_keys
+from messaging.redis_text import text
+
+
+def _script(name: str) -> str:
+    return resources.files("dossier_link").joinpath(f"lua/{name}.lua").read_text("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    record: DossierRecord
+    version: int
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class DossierStore:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._commit = redis.register_script(_script("commit"))
+        self._purge = redis.register_script(_script("purge"))
+
+    async def load(self, ins: str) -> Snapshot | None:
+        raw = await self._redis.hmget(redis_keys.dossier(ins), ["state", "version"])
+        state, version = raw[0], raw[1]
+        if state is None or version is None:
+            return None
+        return Snapshot(DossierRecord.model_validate_json(state), int(text(version)))
+
+    async def commit(
+        self,
+        version: int,
+        record: DossierRecord,
+        entries: Sequence[dict[str, Any]],
+        documents: Sequence[DocumentRecord] = (),
+    ) -> bool:
+        ins = record.ins
+        keys = [
+            redis_keys.dossier(ins),
+            redis_keys.dossier_log(ins),
+            redis_keys.dossier_documents(ins),
+            *(redis_keys.dossier_document(ins, d.id) for d in documents),
+        ]
+        args: list[str | int] = [
+            version,
+            record.model_dump_json(),
+            len(entries),
+            *(_dumps(e) for e in entries),
+        ]
+        for document in documents:
+            args += [document.id, document.model_dump_json()]
+        applied = await self._commit(keys=keys, args=args)
+        return bool(applied)
+
+    async def document(self, ins: str, document_id: str) -> DocumentRecord | None:
+        raw = await self._redis.get(redis_keys.dossier_document(ins, document_id))
+        return None if raw is None else DocumentRecord.model_validate_json(raw)
+
+    async def documents(self, ins: str) -> list[DocumentRecord]:
+        ids = sorted(text(i) for i in await self._redis.smembers(redis_keys.dossier_documents(ins)))
+        if not ids:
+            return []
+        raw = await self._redis.mget([redis_keys.dossier_document(ins, i) for i in ids])
+        records = [DocumentRecord.model_validate_json(r) for r in raw if r is not None]
+        return sorted(records, key=lambda d: (d.created_at, d.id))
+
+    async def log(self, ins: str) -> list[dict[str, Any]]:
+        raw = await self._redis.lrange(redis_keys.dossier_log(ins), 0, -1)
+        return [json.loads(entry) for entry in raw]
+
+    # --- opt-out objections (CR-5) ------------------------------------------------------------
+
+    async def objection(self, ins: str) -> bool:
+        return bool(await self._redis.exists(redis_keys.dossier_objection(ins)))
+
+    async def set_objection(self, ins: str, objected: bool, at: str) -> None:
+        if objected:
+            await self._redis.set(redis_keys.dossier_objection(ins), at)
+        else:
+            await self._redis.delete(redis_keys.dossier_objection(ins))
+
+    # --- closure and purge (CR-6) -------------------------------------------------------------
+
+    async def schedule_purge(self, ins: str, at_ms: int) -> None:
+        await self._redis.zadd(redis_keys.DOSSIER_PURGES, {ins: at_ms})
+
+    async def due_purges(self, now_ms: int, limit: int = 100) -> list[str]:
+        raw = await self._redis.zrangebyscore(
+            redis_keys.DOSSIER_PURGES, "-inf", now_ms, start=0, num=limit
+        )
+        return [text(i) for i in raw if isinstance(i, bytes | str)]
+
+    async def purge(self, snapshot: Snapshot, tombstone: dict[str, Any]) -> bool:
+        ins = snapshot.record.ins
+        ids = [text(i) for i in await self._redis.smembers(redis_keys.dossier_documents(ins))]
+        keys = [
+            redis_keys.dossier(ins),
+            redis_keys.dossier_log(ins),
+            redis_keys.dossier_documents(ins),
+            *(redis_keys.dossier_document(ins, i) for i in ids),
+        ]
+        purged = bool(await self._purge(keys=keys, args=[snapshot.version, _dumps(tombstone)]))
+        if purged:
+            await self._redis.zrem(redis_keys.DOSSIER_PURGES, ins)
+        return purged
+
+    async def unschedule(self, ins: str) -> None:
+        await self._redis.zrem(redis_keys.DOSSIER_PURGES, ins)

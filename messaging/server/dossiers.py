@@ -1,0 +1,147 @@
+"""The dossier API (DESIGN §4, Dossier): thin handlers over ``dossier_link.service``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from dossier_link.identifiers import InvalidIns, validate_ins
+from dossier_link.models import (
+    BanRequest,
+    CloseRequest,
+    CreateDossierRequest,
+    DocumentPatch,
+    EmergencyAccessRequest,
+    EmergencyOppositionRequest,
+    GrantRequest,
+    MedecinTraitantRequest,
+    ObjectionRequest,
+    OperatorCreateDossierRequest,
+)
+from dossier_link.policy import Actor
+from messaging.dossier_bridge import now
+from messaging.errors import InvalidRequest
+from messaging.server.appkeys import DOSSIER_BRIDGE, DOSSIERS
+from messaging.server.request import caller, json_response, parse, require_operator
+
+
+async def _actor(request: web.Request) -> Actor:
+    who = await caller(request)
+    return await request.app[DOSSIER_BRIDGE].actor(who.principal)
+
+
+def _ins(request: web.Request) -> str:
+    try:
+        return validate_ins(request.match_info["ins"])
+    except InvalidIns as exc:
+        raise InvalidRequest(str(exc), field="ins") from exc
+
+
+async def create(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    body = await parse(request, CreateDossierRequest)
+    return json_response(await request.app[DOSSIERS].create(actor, body, now()), 201)
+
+
+async def create_by_operator(request: web.Request) -> web.Response:
+    require_operator(request)
+    body = await parse(request, OperatorCreateDossierRequest)
+    return json_response(await request.app[DOSSIERS].create_by_operator(body, now()), 201)
+
+
+async def set_objection(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    body = await parse(request, ObjectionRequest)
+    await request.app[DOSSIERS].set_objection(actor, _ins(request), body.objected, now())
+    return web.Response(status=204)
+
+
+async def summary(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    return json_response(await request.app[DOSSIERS].summary(actor, _ins(request), now()))
+
+
+async def set_medecin_traitant(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    body = await parse(request, MedecinTraitantRequest)
+    professional = await request.app[DOSSIER_BRIDGE].known_actor(body.professional)
+    service = request.app[DOSSIERS]
+    return json_response(
+        await service.set_medecin_traitant(actor, _ins(request), professional, now())
+    )
+
+
+async def grant(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    body = await parse(request, GrantRequest)
+    grantee = await request.app[DOSSIER_BRIDGE].known_actor(body.professional)
+    result = await request.app[DOSSIERS].grant(actor, _ins(request), grantee, body, now())
+    return json_response(result, 201)
+
+
+async def withdraw_grant(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    professional = request.match_info["professional"]
+    await request.app[DOSSIERS].withdraw_grant(actor, _ins(request), professional, now())
+    return web.Response(status=204)
+
+
+async def ban(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    body = await parse(request, BanRequest)
+    result = await request.app[DOSSIERS].ban(actor, _ins(request), body.professional, now())
+    return json_response(result, 201)
+
+
+async def lift_ban(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    professional = request.match_info["professional"]
+    await request.app[DOSSIERS].lift_ban(actor, _ins(request), professional, now())
+    return web.Response(status=204)
+
+
+async def emergency_opposition(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    body = await parse(request, EmergencyOppositionRequest)
+    service = request.app[DOSSIERS]
+    return json_response(
+        await service.set_emergency_opposition(actor, _ins(request), body.opposed, now())
+    )
+
+
+async def emergency_access(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    body = await parse(request, EmergencyAccessRequest)
+    result = await request.app[DOSSIERS].open_emergency(actor, _ins(request), body.reason, now())
+    return json_response(result, 201)
+
+
+async def list_documents(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    return json_response(await request.app[DOSSIERS].list_documents(actor, _ins(request), now()))
+
+
+async def read_document(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    document = request.match_info["document"]
+    service = request.app[DOSSIERS]
+    return json_response(await service.read_document(actor, _ins(request), document, now()))
+
+
+async def patch_document(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    body = await parse(request, DocumentPatch)
+    document = request.match_info["document"]
+    await request.app[DOSSIERS].patch_document(actor, _ins(request), document, body, now())
+    return web.Response(status=204)
+
+
+async def access_log(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    return json_response(await request.app[DOSSIERS].access_log(actor, _ins(request)))
+
+
+async def close(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    body = await parse(request, CloseRequest) if request.can_read_body else CloseRequest()
+    service = request.app[DOSSIERS]
+    return json_response(await service.close(actor, _ins(request), body.deletion_requested, now()))
