@@ -8,31 +8,33 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 
+def _raw(value: object) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 async def redis_dump(redis: Redis) -> bytes:
     """Every key name and every value of every type, concatenated."""
-    parts: list[bytes] = []
+    parts: list[object] = []
     async for key in redis.scan_iter(count=1000):
         parts.append(key)
-        kind = (await redis.type(key)).decode()
+        kind = _raw(await redis.type(key)).decode()
         if kind == "string":
-            parts.append(await redis.get(key) or b"")
+            parts.append(await redis.get(key))
         elif kind == "hash":
-            for field, value in (await redis.hgetall(key)).items():
-                parts += [field, value]
+            parts += [part for pair in (await redis.hgetall(key)).items() for part in pair]
         elif kind == "list":
             parts += await redis.lrange(key, 0, -1)
         elif kind == "set":
             parts += list(await redis.smembers(key))
         elif kind == "zset":
-            parts += [member for member, _ in await redis.zrange(key, 0, -1, withscores=True)]
+            parts += await redis.zrange(key, 0, -1)
         elif kind == "stream":
-            for entry_id, fields in await redis.xrange(key):
+            for entry_id, fields in await redis.xrange(key) or []:
                 parts.append(entry_id)
-                for field, value in fields.items():
-                    parts += [field, value]
+                parts += [part for pair in (fields or {}).items() for part in pair]
         else:
             raise AssertionError(f"unexpected Redis type {kind} for {key!r}")
-    return b"\x00".join(parts)
+    return b"\x00".join(_raw(part) for part in parts)
 
 
 def disk_dump(data_dir: Path) -> bytes:

@@ -70,7 +70,9 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def client(aiohttp_client: AiohttpClient, settings: Settings) -> TestClient[Request, Application]:
+async def client(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> TestClient[Request, Application]:
     return await aiohttp_client(create_app(settings))
 
 

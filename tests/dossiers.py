@@ -17,7 +17,8 @@ _serial = itertools.count(1)
 def new_ins(birth: date, sex: int = 1) -> str:
     """A valid INS (ID-1, ID-2) for someone born on ``birth``: a fresh one per call."""
     number = next(_serial)
-    first13 = f"{sex}{birth.year % 100:02d}{birth.month:02d}75{number // 1000 % 1000:03d}{number % 1000:03d}"
+    # Department 75, then commune and order numbers that make each INS unique.
+    first13 = f"{sex}{birth.year % 100:02d}{birth.month:02d}75{number:06d}"
     return f"{first13}{ins_key(first13):02d}"
 
 

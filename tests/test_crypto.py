@@ -123,7 +123,9 @@ def test_signatures_do_not_cross_contexts() -> None:
 def test_content_is_bound_to_its_message_id() -> None:
     sealed = crypto.encrypt_content(PLAINTEXT, MESSAGE_ID, CONTENT_KEY, NONCE)
     with pytest.raises(crypto.CryptoError):
-        crypto.decrypt_content(sealed.ciphertext, MESSAGE_ID.replace("0b", "0c"), CONTENT_KEY, NONCE)
+        crypto.decrypt_content(
+            sealed.ciphertext, MESSAGE_ID.replace("0b", "0c"), CONTENT_KEY, NONCE
+        )
 
 
 def test_sealed_content_key_opens_only_with_its_box_key() -> None:

@@ -112,7 +112,8 @@ async def test_discharge_letter_masking_ban_emergency_and_log(world: World, redi
     # TR-1..TR-3: the holder reads the log; the chain verifies, here and on the server.
     status, log = await dossier_call(world, holder, "GET", f"{base}/access-log")
     assert status == 200
-    assert log["scope"] == "all" and log["chain_ok"] is True
+    assert log["scope"] == "all"
+    assert log["chain_ok"] is True
     assert verify_chain(log["entries"]).ok
     actions = [(e["action"], e["outcome"]) for e in log["entries"]]
     for expected in [
@@ -130,7 +131,8 @@ async def test_discharge_letter_masking_ban_emergency_and_log(world: World, redi
     ]:
         assert expected in actions
     emergency = next(e for e in log["entries"] if e["action"] == "emergency_access")
-    assert emergency["basis"] == "emergency" and "expires_at" in emergency
+    assert emergency["basis"] == "emergency"
+    assert "expires_at" in emergency
 
     # Tampering with one stored entry breaks the chain for every verifier.
     key = redis_keys.dossier_log(ins)
@@ -140,4 +142,5 @@ async def test_discharge_letter_masking_ban_emergency_and_log(world: World, redi
     status, log = await dossier_call(world, holder, "GET", f"{base}/access-log")
     assert log["chain_ok"] is False
     check = verify_chain(log["entries"])
-    assert not check.ok and check.broken_at == entry["seq"]
+    assert not check.ok
+    assert check.broken_at == entry["seq"]

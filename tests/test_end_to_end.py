@@ -102,7 +102,8 @@ async def test_professionals_and_an_organisation_exchange_over_http_and_websocke
 
         # c1 polls over HTTP; a2 gets the sender's copies of both messages.
         [for_c] = await _drain(c1)
-        assert isinstance(for_c, ReceivedMessage) and for_c.body == "Bonjour l'équipe"
+        assert isinstance(for_c, ReceivedMessage)
+        assert for_c.body == "Bonjour l'équipe"
         copies = [m for m in await _drain(a2) if isinstance(m, ReceivedMessage)]
         assert sorted(m.id for m in copies) == sorted([direct.id, team.id])
 
@@ -133,9 +134,7 @@ async def _fetch_all_ids(client: LiaisonClient) -> list[str]:
     return [e.id for e in await _drain(client) if isinstance(e, ReceivedMessage)]
 
 
-async def test_killed_server_loses_no_accepted_message(
-    redis_url: str, tmp_path: Path
-) -> None:
+async def test_killed_server_loses_no_accepted_message(redis_url: str, tmp_path: Path) -> None:
     first = ServerProcess(redis_url, tmp_path / "server", ADMIN_TOKEN)
     first.start()
     try:

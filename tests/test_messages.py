@@ -28,7 +28,8 @@ async def test_message_reaches_recipient_who_decrypts_it(world: World) -> None:
     envelope = compose(alice, [bob.principal], [bob], body="Tension 12/8, à revoir dans 3 mois.")
     status, answer = await _send(world, alice, envelope)
     assert status == 202
-    assert answer["id"] == envelope["id"] and answer["dossier"] is None
+    assert answer["id"] == envelope["id"]
+    assert answer["dossier"] is None
     [event] = await _events(world, bob)
     assert event["type"] == "message"
     assert "keys" not in event["envelope"]
@@ -38,9 +39,7 @@ async def test_message_reaches_recipient_who_decrypts_it(world: World) -> None:
 
 async def _verify_sender(world: World, reader: Device, event: dict[str, Any]) -> None:
     envelope = event["envelope"]
-    response = await world.client.get(
-        f"/v1/directory/{envelope['sender']}", headers=reader.headers
-    )
+    response = await world.client.get(f"/v1/directory/{envelope['sender']}", headers=reader.headers)
     devices = {d["id"]: d for d in (await response.json())["devices"]}
     sign_key = crypto.b64u_decode(devices[envelope["sender_device"]]["sign_key"])
     crypto.verify_envelope(envelope, sign_key)

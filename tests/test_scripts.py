@@ -5,6 +5,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from messaging import redis_keys
+from messaging.redis_text import text
 from messaging.scripts import Scripts
 
 DEVICE = "dev_aaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -15,12 +16,12 @@ DAY_MS = 86_400_000
 
 async def _enqueue(
     scripts: Scripts, item: str, *, quota: int = 10, now: int = 10 * DAY_MS
-) -> list[object]:
-    result: list[object] = await scripts.enqueue(
+) -> tuple[int, str]:
+    status, stream_id = await scripts.enqueue(
         keys=[QUEUE, SEEN],
         args=[item, quota, DAY_MS, now, redis_keys.wake_channel(DEVICE), "t", "m", "i", item],
     )
-    return result
+    return int(status), text(stream_id)
 
 
 async def test_enqueue_is_idempotent_per_item(redis: Redis) -> None:
@@ -28,7 +29,7 @@ async def test_enqueue_is_idempotent_per_item(redis: Redis) -> None:
     first = await _enqueue(scripts, "m:a:1")
     again = await _enqueue(scripts, "m:a:1")
     assert first[0] == 1
-    assert again == [0, b""]
+    assert again == (0, "")
     assert await redis.xlen(QUEUE) == 1
 
 
@@ -64,13 +65,14 @@ async def test_enqueue_wakes_the_device_channel(redis: Redis) -> None:
     await _enqueue(scripts, "m:a:1")
     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
     await pubsub.aclose()  # type: ignore[no-untyped-call]
-    assert message is not None and message["data"] == b"w"
+    assert message is not None
+    assert message["data"] == b"w"
 
 
 async def test_ack_deletes_and_reports_messages_once(redis: Redis) -> None:
     scripts = Scripts.register(redis)
-    stream_id = (await redis.xadd(QUEUE, {"t": "m", "s": "rpps:12345678901", "i": "id-1"})).decode()
-    receipt_id = (await redis.xadd(QUEUE, {"t": "e", "j": "{}"})).decode()
+    stream_id = text(await redis.xadd(QUEUE, {"t": "m", "s": "rpps:12345678901", "i": "id-1"}))
+    receipt_id = text(await redis.xadd(QUEUE, {"t": "e", "j": "{}"}))
     acked = await scripts.ack(keys=[QUEUE], args=[stream_id, receipt_id])
     assert acked == [b"rpps:12345678901", b"id-1"]
     assert await redis.xlen(QUEUE) == 0
@@ -79,7 +81,7 @@ async def test_ack_deletes_and_reports_messages_once(redis: Redis) -> None:
 
 async def test_withdraw_removes_event_and_index_entry(redis: Redis) -> None:
     scripts = Scripts.register(redis)
-    status, stream_id = await _enqueue(scripts, "m:a:1")
+    _status, stream_id = await _enqueue(scripts, "m:a:1")
     await scripts.withdraw(keys=[QUEUE, SEEN], args=[stream_id, "m:a:1"])
     assert await redis.xlen(QUEUE) == 0
     assert await redis.zcard(SEEN) == 0
