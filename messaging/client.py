@@ -909,6 +909,7 @@ class LiaisonClient(_HttpClient):
         auth_failures = 0
         while True:
             close_code: int | None = None
+            token = ""
             try:
                 token = await self._bearer()
                 async with self._http().ws_connect(
@@ -946,10 +947,16 @@ class LiaisonClient(_HttpClient):
             if close_code == CLOSE_AUTH_FAILED:
                 auth_failures += 1
                 if auth_failures > 1:
-                    raise SdkError("stream_auth_failed", "the server refused a fresh token")
-                with contextlib.suppress(SdkError):
-                    await self._relogin(self._token or "")
-                continue
+                    raise SdkError("stream_auth_failed", "the stream refused a fresh token")
+                try:
+                    # A revoked device fails here, with the server's own reason.
+                    await self._relogin(token)
+                    continue
+                except ServerUnreachable:
+                    pass
+                except ApiError as exc:
+                    if exc.status not in TRANSIENT_STATUSES:
+                        raise
             log.info("stream closed (code %s); reconnecting in %.1f s", close_code, delay)
             await asyncio.sleep(delay * (0.5 + secrets.randbelow(500) / 1000))
             delay = min(delay * 2, max_backoff)
