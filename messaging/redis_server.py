@@ -72,6 +72,31 @@ def find_redis_binary() -> str:
     )
 
 
+PIN_FILE = "redis-binary"
+
+
+def pinned_binary(data_dir: Path) -> str:
+    """The binary that first wrote this data directory, recorded there on first use.
+
+    Redis 7 turns a 6.2 ``appendonly.aof`` into an ``appendonlydir/`` that 6.2 cannot read, so
+    alternating binaries on one directory would start an empty database: a directory keeps the
+    binary it began with (delete the pin file to change it deliberately).
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pin = data_dir / PIN_FILE
+    if pin.exists():
+        recorded = pin.read_text(encoding="utf-8").strip()
+        if not Path(recorded).is_file():
+            raise RedisBinaryNotFound(
+                f"{data_dir} was written by {recorded}, which no longer exists; "
+                f"install it again or delete {pin} to choose another redis-server"
+            )
+        return recorded
+    binary = str(Path(find_redis_binary()).resolve())
+    pin.write_text(binary + "\n", encoding="utf-8")
+    return binary
+
+
 def pick_free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))

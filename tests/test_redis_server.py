@@ -10,10 +10,13 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from messaging.redis_server import (
+    PIN_FILE,
+    RedisBinaryNotFound,
     RedisServer,
     RedisStartFailed,
     bundled_redis_binary,
     find_redis_binary,
+    pinned_binary,
 )
 
 
@@ -137,3 +140,13 @@ async def test_fixture_client_talks_to_an_empty_private_server(
     assert await redis.dbsize() == 0
     await redis.set(b"left-behind", b"1")
     assert await redis.get(b"left-behind") == b"1"
+
+
+def test_data_directory_keeps_the_binary_it_started_with(tmp_path: Path) -> None:
+    first = pinned_binary(tmp_path)
+    assert Path(first).is_file()
+    (tmp_path / PIN_FILE).write_text("/usr/bin/true\n")
+    assert pinned_binary(tmp_path) == "/usr/bin/true"
+    (tmp_path / PIN_FILE).write_text("/nonexistent/redis-server\n")
+    with pytest.raises(RedisBinaryNotFound):
+        pinned_binary(tmp_path)

@@ -16,7 +16,7 @@ from types import FrameType
 
 from aiohttp import web
 
-from messaging.redis_server import RedisServer
+from messaging.redis_server import RedisServer, pinned_binary
 from messaging.server.app import create_app
 from messaging.server_keys import ADMIN_TOKEN_FILE, load_or_create
 from messaging.settings import Settings
@@ -30,7 +30,10 @@ def _redis_for(settings: Settings) -> Iterator[Settings]:
     if settings.redis_url is not None:
         yield settings
         return
-    server = RedisServer(settings.data_dir / "redis", appendfsync=settings.embedded_appendfsync)
+    directory = settings.data_dir / "redis"
+    server = RedisServer(
+        directory, appendfsync=settings.embedded_appendfsync, binary=pinned_binary(directory)
+    )
     server.start()
     print(
         f"liaison: embedded redis-server on {server.url} "
