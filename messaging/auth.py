@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from messaging import crypto, redis_keys
+from messaging.cache import TtlCache
 from messaging.directory import Directory
 from messaging.errors import InvalidChallenge, InvalidToken, OperatorOnly
 from messaging.models import ChallengeResponse, TokenRequest, TokenResponse
 from messaging.redis_text import text
 
 CHALLENGE_BYTES = 32
+TOKEN_CACHE_TTL = 10.0
+"""Seconds a token is trusted from the process cache; revocation also drops it at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,14 @@ class Authenticator:
         self._admin_token = admin_token.encode()
         self._token_ttl = token_ttl
         self._challenge_ttl = challenge_ttl
+        self._tokens: TtlCache[str, Caller] = TtlCache(TOKEN_CACHE_TTL)
+
+    def invalidate(self, subject: str) -> None:
+        if subject == "*":
+            self._tokens.clear()
+        elif subject.startswith("d:"):
+            device = subject[2:]
+            self._tokens.drop_where(lambda _key, caller: caller.device == device)
 
     def require_operator(self, token: str | None) -> None:
         # Constant-time, so that response timing reveals nothing of the operator token.
@@ -100,7 +111,17 @@ class Authenticator:
         device, dot, secret = token.partition(".")
         if not dot or not device.startswith("dev_") or len(device) != 30 or not secret:
             raise InvalidToken("malformed token")
-        principal = await self._redis.get(redis_keys.token(device, secret_digest(secret)))
+        key = redis_keys.token(device, secret_digest(secret))
+        cached = self._tokens.get(key)
+        if cached is not None:
+            return cached
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(key)
+            pipe.pttl(key)
+            principal, ttl_ms = await pipe.execute()
         if principal is None:
             raise InvalidToken("unknown or expired token")
-        return Caller(principal=text(principal), device=device)
+        found = Caller(principal=text(principal), device=device)
+        # Never trust the cache past the token's own expiry.
+        self._tokens.put(key, found, ttl=max(ttl_ms, 0) / 1000)
+        return found

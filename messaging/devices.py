@@ -14,6 +14,7 @@ from messaging.errors import BadSignature, InvalidEnrollmentCode, NotFound
 from messaging.models import EnrollDeviceRequest, EnrollmentCodeResponse, OwnDevice
 from messaging.scripts import Scripts
 from messaging.timeutil import now_ms, rfc3339
+from messaging.wakeup import WakeHub
 
 
 def new_device_id() -> str:
@@ -27,11 +28,18 @@ def new_enrollment_code() -> str:
 
 class Devices:
     def __init__(
-        self, redis: Redis, scripts: Scripts, directory: Directory, *, code_ttl: int
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        directory: Directory,
+        hub: WakeHub,
+        *,
+        code_ttl: int,
     ) -> None:
         self._redis = redis
         self._scripts = scripts
         self._directory = directory
+        self._hub = hub
         self._code_ttl = code_ttl
 
     async def issue_code(self, principal: str) -> EnrollmentCodeResponse:
@@ -87,6 +95,7 @@ class Devices:
         if not enrolled:
             await self._redis.delete(redis_keys.device(device.id))
             raise InvalidEnrollmentCode("unknown, expired or already used enrollment code")
+        await self._hub.invalidate(f"p:{device.owner}")
         return device
 
     async def own(self, caller: Caller) -> list[OwnDevice]:
@@ -106,3 +115,4 @@ class Devices:
             ],
             args=[redis_keys.token(device_id, "")],
         )
+        await self._hub.invalidate(f"p:{caller.principal}", f"d:{device_id}")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
 from messaging import redis_keys
+from messaging.cache import TtlCache
 from messaging.errors import InvalidRequest, NotFound, PrincipalExists, UnknownRecipient
 from messaging.models import (
     KIND_PREFIX,
@@ -22,6 +23,9 @@ from messaging.models import (
 )
 from messaging.redis_text import text
 from messaging.timeutil import now_ms, rfc3339
+
+CACHE_TTL = 30.0
+"""Seconds a directory read is trusted without invalidation, should a message be missed."""
 
 _SEARCH_SCAN = 200
 """Index entries read per search: enough for a page of results after filtering by profession."""
@@ -84,8 +88,20 @@ def _words(text: str) -> set[str]:
 
 
 class Directory:
-    def __init__(self, redis: Redis) -> None:
+    """Reads are cached per process; ``invalidate`` drops a principal when its devices change."""
+
+    def __init__(self, redis: Redis, cache_ttl: float = CACHE_TTL) -> None:
         self._redis = redis
+        self._principals: TtlCache[str, StoredPrincipal] = TtlCache(cache_ttl)
+        self._devices: TtlCache[str, dict[str, StoredDevice]] = TtlCache(cache_ttl)
+
+    def invalidate(self, subject: str) -> None:
+        if subject == "*":
+            self._principals.clear()
+            self._devices.clear()
+        elif subject.startswith("p:"):
+            self._principals.drop(subject[2:])
+            self._devices.drop(subject[2:])
 
     async def create_principal(self, request: CreatePrincipalRequest) -> StoredPrincipal:
         if not request.id.startswith(KIND_PREFIX[request.kind]):
@@ -130,33 +146,47 @@ class Directory:
         return found[principal_id]
 
     async def principals(self, ids: Iterable[str]) -> dict[str, StoredPrincipal]:
-        wanted = list(dict.fromkeys(ids))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for principal_id in wanted:
-                pipe.get(redis_keys.principal(principal_id))
-            raw = await pipe.execute()
-        return {
-            principal_id: StoredPrincipal.model_validate_json(value)
-            for principal_id, value in zip(wanted, raw, strict=True)
-            if value is not None
-        }
+        found: dict[str, StoredPrincipal] = {}
+        missing: list[str] = []
+        for principal_id in dict.fromkeys(ids):
+            cached = self._principals.get(principal_id)
+            if cached is None:
+                missing.append(principal_id)
+            else:
+                found[principal_id] = cached
+        if missing:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for principal_id in missing:
+                    pipe.get(redis_keys.principal(principal_id))
+                raw = await pipe.execute()
+            for principal_id, value in zip(missing, raw, strict=True):
+                if value is not None:
+                    record = StoredPrincipal.model_validate_json(value)
+                    self._principals.put(principal_id, record)
+                    found[principal_id] = record
+        return found
 
     async def devices(self, ids: Iterable[str]) -> dict[str, dict[str, StoredDevice]]:
         """Active devices of each principal, by principal then device id."""
         wanted = list(dict.fromkeys(ids))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for principal_id in wanted:
-                pipe.hgetall(redis_keys.principal_devices(principal_id))
-            raw = await pipe.execute()
-        return {
-            principal_id: {
-                text(device_id): StoredDevice.model_validate_json(record)
-                for device_id, record in sorted(found.items())
-            }
-            for principal_id, found in zip(wanted, raw, strict=True)
-        }
+        result = {p: cached for p in wanted if (cached := self._devices.get(p)) is not None}
+        missing = [p for p in wanted if p not in result]
+        if missing:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for principal_id in missing:
+                    pipe.hgetall(redis_keys.principal_devices(principal_id))
+                raw = await pipe.execute()
+            for principal_id, found in zip(missing, raw, strict=True):
+                devices = {
+                    text(device_id): StoredDevice.model_validate_json(record)
+                    for device_id, record in sorted(found.items())
+                }
+                self._devices.put(principal_id, devices)
+                result[principal_id] = devices
+        return {p: result[p] for p in wanted}
 
     async def device(self, principal_id: str, device_id: str) -> StoredDevice | None:
+        """Read from Redis, never the cache: login must not outlive a revocation."""
         raw = await self._redis.hget(redis_keys.principal_devices(principal_id), device_id)
         return None if raw is None else StoredDevice.model_validate_json(raw)
 

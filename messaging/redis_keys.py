@@ -20,6 +20,9 @@ from typing import Final
 
 PREFIX: Final = "liaison:"
 WAKE_PATTERN: Final = f"{PREFIX}wake:*"
+INVALIDATE_CHANNEL: Final = f"{PREFIX}invalidate"
+"""Tells every process to drop cached directory entries (``p:<principal>``) or tokens
+(``d:<device>``)."""
 DOSSIER_PURGES: Final = f"{PREFIX}dossiers:purge"
 """Sorted set of closed dossiers' INS by purge time (ms): the purge sweeps it (CR-6)."""
 DIRECTORY_NAMES: Final = f"{PREFIX}directory:names"

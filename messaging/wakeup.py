@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -69,6 +69,23 @@ class WakeHub:
         self._listeners: defaultdict[str, set[Listener]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._invalidation_handlers: list[Callable[[str], None]] = []
+
+    def on_invalidate(self, handler: Callable[[str], None]) -> None:
+        """Call ``handler`` with each invalidation (``p:<principal>``, ``d:<device>``, or
+        ``*`` after a lost subscription, when any message may have been missed)."""
+        self._invalidation_handlers.append(handler)
+
+    async def invalidate(self, *subjects: str) -> None:
+        for subject in subjects:
+            # Here at once, so this process's next request already sees the change; elsewhere
+            # as soon as the message arrives.
+            self._invalidated(subject)
+            await self._redis.publish(redis_keys.INVALIDATE_CHANNEL, subject)
+
+    def _invalidated(self, subject: str) -> None:
+        for handler in self._invalidation_handlers:
+            handler(subject)
 
     @property
     def listener_count(self) -> int:
@@ -125,13 +142,19 @@ class WakeHub:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(redis_keys.WAKE_PATTERN)
+                await pubsub.subscribe(redis_keys.INVALIDATE_CHANNEL)
                 self._subscribed.set()
-                # Wake-ups sent while we were not subscribed are lost: everyone re-reads.
+                # Messages sent while we were not subscribed are lost: everyone re-reads.
                 self._wake_all()
+                self._invalidated("*")
                 while True:
                     message = await pubsub.get_message(timeout=None)
-                    if message is not None and message["type"] == "pmessage":
+                    if message is None:
+                        continue
+                    if message["type"] == "pmessage":
                         self._dispatch(message["channel"], message["data"])
+                    elif message["type"] == "message":
+                        self._invalidated(message["data"].decode())
             except (RedisConnectionError, RedisTimeoutError, OSError):
                 log.warning("wake-up subscription lost; resubscribing")
                 await asyncio.sleep(_RETRY_SECONDS)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from pytest_aiohttp import AiohttpClient
 
 from messaging import crypto
+from messaging.server.app import create_app
+from messaging.settings import Settings
 from tests.support import World, enrollment
 
 
@@ -63,9 +68,7 @@ async def test_replayed_auth_challenge_is_refused(world: World) -> None:
     signed = {
         "device": device.device_id,
         "challenge": challenge,
-        "signature": crypto.b64u_encode(
-            device.keys.auth_signature(crypto.b64u_decode(challenge))
-        ),
+        "signature": crypto.b64u_encode(device.keys.auth_signature(crypto.b64u_decode(challenge))),
     }
     first = await world.client.post("/v1/auth/token", json=signed)
     replay = await world.client.post("/v1/auth/token", json=signed)
@@ -156,3 +159,18 @@ async def test_device_cannot_revoke_another_principals_device(world: World) -> N
     assert response.status == 404
     listing = await world.client.get("/v1/devices", headers=bob.headers)
     assert [d["id"] for d in (await listing.json())["devices"]] == [bob.device_id]
+
+
+async def test_revocation_reaches_a_token_another_process_has_cached(
+    world: World, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    device = await world.professional()
+    other = await aiohttp_client(create_app(settings))  # a second server process, same Redis
+    assert (await other.get("/v1/messages", headers=device.headers)).status == 200
+    await world.client.delete(f"/v1/devices/{device.device_id}", headers=device.headers)
+    deadline = asyncio.get_running_loop().time() + 5
+    while (await other.get("/v1/messages", headers=device.headers)).status == 200:
+        assert asyncio.get_running_loop().time() < deadline, "revocation never reached it"
+        await asyncio.sleep(0.01)
+    response = await other.get("/v1/messages", headers=device.headers)
+    assert (await response.json())["code"] == "invalid_token"

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from pytest_aiohttp import AiohttpClient
 from redis.asyncio import Redis
 
 from messaging import crypto, redis_keys
+from messaging.server.app import create_app
+from messaging.settings import Settings
 from tests.support import Device, World, compose, open_message
 
 
@@ -284,3 +287,22 @@ async def test_body_that_is_not_json_is_refused(world: World) -> None:
     assert (await response.json())["code"] == "invalid_request"
     response = await world.client.post("/v1/messages", data=b"x", headers=alice.headers)
     assert response.status == 415
+
+
+async def test_enrollment_reaches_another_process_directory_cache(
+    world: World, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    alice, bob = await world.professional(), await world.professional()
+    other = await aiohttp_client(create_app(settings))  # a second server process, same Redis
+    first = compose(alice, [bob.principal], [bob])
+    assert (await other.post("/v1/messages", json=first, headers=alice.headers)).status == 202
+    await world.enroll(bob.principal)  # through the first process
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:
+        envelope = compose(alice, [bob.principal], [bob])
+        response = await other.post("/v1/messages", json=envelope, headers=alice.headers)
+        if response.status == 409:
+            break
+        assert asyncio.get_running_loop().time() < deadline, "the new device never showed"
+        await asyncio.sleep(0.01)
+    assert (await response.json())["code"] == "stale_devices"

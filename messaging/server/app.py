@@ -114,7 +114,6 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
             secrets.cursor_key,
         )
         hub = WakeHub(redis)
-        await hub.start()
         app[REDIS] = redis
         app[DIRECTORY] = directory
         app[MAILBOX] = mailbox
@@ -127,8 +126,10 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
             challenge_ttl=settings.challenge_ttl_seconds,
         )
         app[DEVICES] = Devices(
-            redis, scripts, directory, code_ttl=settings.enrollment_code_ttl_seconds
+            redis, scripts, directory, hub, code_ttl=settings.enrollment_code_ttl_seconds
         )
+        hub.on_invalidate(directory.invalidate)
+        hub.on_invalidate(app[AUTH].invalidate)
         events = ServerEvents(mailbox, secrets.sign)
         bridge = DossierBridge(directory, events)
         dossiers = DossierService(
@@ -138,6 +139,7 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
         app[DOSSIER_BRIDGE] = bridge
         app[DOSSIERS] = dossiers
         app[DELIVERY] = Delivery(redis, scripts, directory, mailbox, events, bridge)
+        await hub.start()
         purger = asyncio.create_task(_purge_loop(dossiers, settings.purge_interval_seconds))
         yield
         purger.cancel()
