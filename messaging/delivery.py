@@ -28,7 +28,7 @@ from messaging.mailbox import (
     server_event_fields,
 )
 from messaging.models import AcceptedResponse, DossierHeader, DossierOutcome, Envelope, Receipt
-from messaging.scripts import Scripts
+from messaging.scripts import Call, Scripts
 from messaging.timeutil import now_ms, rfc3339
 
 DOSSIER_KEY = "dossier"
@@ -107,7 +107,11 @@ class Delivery:
         self._check_wraps(envelope, set(devices), set(sender_devices) - {caller.device})
 
         received_at = rfc3339(now_ms())
-        digest = crypto.digest(crypto.canonical_json(dict(raw))).hex()
+        # Ed25519 signatures are deterministic: one signature is one signed content, so the
+        # signature and the key wraps identify the envelope without re-serialising all of it.
+        digest = crypto.digest(
+            envelope.signature.encode() + crypto.canonical_json(envelope.keys)
+        ).hex()
         payload = {k: v for k, v in raw.items() if k != "keys"}
         claim = await self._scripts.claim(
             keys=[
@@ -143,7 +147,15 @@ class Delivery:
             for device, wrap in envelope.keys.items()
             if device != DOSSIER_KEY
         ]
-        enqueued = await self._mailbox.enqueue(items)
+        answer = AcceptedResponse(id=envelope.id, accepted_at=received_at, dossier=None)
+        sent = redis_keys.sent(caller.principal, envelope.id)
+        # Without a dossier the answer is known now and travels with the enqueues.
+        also = (
+            []
+            if envelope.dossier
+            else [Call.command("HSET", sent, "answer", answer.model_dump_json())]
+        )
+        enqueued = await self._mailbox.enqueue(items, also)
         full = [done.device for done in enqueued if done.status == -1]
         if full:
             await self._mailbox.withdraw(items, enqueued)
@@ -153,13 +165,10 @@ class Delivery:
                 devices=full,
             )
 
-        dossier = None
         if envelope.dossier is not None:
             dossier = await self._linker.attach(caller.principal, raw, envelope.dossier)
-        answer = AcceptedResponse(id=envelope.id, accepted_at=received_at, dossier=dossier)
-        await self._redis.hset(
-            redis_keys.sent(caller.principal, envelope.id), "answer", answer.model_dump_json()
-        )
+            answer = answer.model_copy(update={"dossier": dossier})
+            await self._redis.hset(sent, "answer", answer.model_dump_json())
         return answer
 
     async def _forget(self, sender: str, message_id: str) -> None:

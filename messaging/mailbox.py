@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from messaging import crypto, redis_keys
 from messaging.errors import ForeignCursor, InvalidRequest
 from messaging.redis_text import fields_text, text
-from messaging.scripts import Scripts
+from messaging.scripts import Call, Scripts, run
 from messaging.timeutil import now_ms
 
 _STREAM_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
@@ -105,42 +105,48 @@ class Mailbox:
 
     # --- writing ------------------------------------------------------------------------------
 
-    async def enqueue(self, items: Sequence[QueueItem]) -> list[Enqueued]:
-        """Queue each item on its device, one script per device, all in one round trip."""
-        if not items:
+    async def enqueue(
+        self, items: Sequence[QueueItem], also: Sequence[Call] = ()
+    ) -> list[Enqueued]:
+        """Queue each item on its device, one script per device, all in one round trip with
+        the commands ``also`` (which must not depend on the outcome)."""
+        if not items and not also:
             return []
         now = now_ms()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for item in items:
-                flat = [value for pair in item.fields.items() for value in pair]
-                await self._scripts.enqueue(
-                    keys=[redis_keys.queue(item.device), redis_keys.seen(item.device)],
-                    args=[
-                        item.item,
-                        self.limits.quota,
-                        self.limits.retention_ms,
-                        now,
-                        redis_keys.wake_channel(item.device),
-                        *flat,
-                    ],
-                    client=pipe,
-                )
-            results = await pipe.execute()
+        calls = [
+            Call.of(
+                self._scripts.enqueue,
+                [redis_keys.queue(item.device), redis_keys.seen(item.device)],
+                [
+                    item.item,
+                    self.limits.quota,
+                    self.limits.retention_ms,
+                    now,
+                    redis_keys.wake_channel(item.device),
+                    *(value for pair in item.fields.items() for value in pair),
+                ],
+            )
+            for item in items
+        ]
+        results = await run(self._redis, [*calls, *also])
         return [
-            Enqueued(item.device, int(status), stream_id.decode())
-            for item, (status, stream_id) in zip(items, results, strict=True)
+            Enqueued(item.device, int(status), text(stream_id))
+            for item, (status, stream_id) in zip(items, results, strict=False)
         ]
 
     async def withdraw(self, items: Sequence[QueueItem], enqueued: Sequence[Enqueued]) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for item, done in zip(items, enqueued, strict=True):
-                if done.status == 1:
-                    await self._scripts.withdraw(
-                        keys=[redis_keys.queue(item.device), redis_keys.seen(item.device)],
-                        args=[done.stream_id, item.item],
-                        client=pipe,
-                    )
-            await pipe.execute()
+        await run(
+            self._redis,
+            [
+                Call.of(
+                    self._scripts.withdraw,
+                    [redis_keys.queue(item.device), redis_keys.seen(item.device)],
+                    [done.stream_id, item.item],
+                )
+                for item, done in zip(items, enqueued, strict=True)
+                if done.status == 1
+            ],
+        )
 
     # --- reading ------------------------------------------------------------------------------
 
