@@ -36,12 +36,9 @@ async def fetch(request: web.Request) -> web.Response:
         if not batch.events and query.wait > 0:
             await listener.wait(query.wait)
             batch = await mailbox.read(who.device, batch.last, query.limit)
-    last = batch.last
-    body = {
-        "events": batch.events,
-        "next": None if last is None else mailbox.cursor(who.device, last),
-    }
-    return web.json_response(body)
+    following = "null" if batch.last is None else f'"{mailbox.cursor(who.device, batch.last)}"'
+    body = f'{{"events":[{",".join(batch.events)}],"next":{following}}}'
+    return web.Response(text=body, content_type="application/json")
 
 
 async def ack(request: web.Request) -> web.Response:

@@ -78,7 +78,7 @@ async def _pump_events(
         listener.wake.clear()
         batch = await mailbox.read(who.device, after, BATCH)
         for event in batch.events:
-            await ws.send_str(_dumps(event))
+            await ws.send_str(event)
         moved = batch.last != after
         after = batch.last
         if moved:
