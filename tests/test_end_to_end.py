@@ -69,7 +69,7 @@ async def _drain(client: LiaisonClient) -> list[ReceivedMessage | ReceivedReceip
             assert isinstance(event, ReceivedMessage | ReceivedReceipt), event
             events.append(event)
         if page.events:
-            await client.ack([e.cursor for e in page.events])
+            await client.ack([e.cursor for e in page.events if e.cursor is not None])
         if not page.events and page.next == after:
             return events
         after = page.next

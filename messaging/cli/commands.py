@@ -1,8 +1,4 @@
-"""The ``liaison`` command: run the server, act as the operator, or be one device.
-
-Thin on purpose: every protocol step is in ``messaging.client``; this module parses arguments,
-reads files and prints. Errors print ``error: <code>: <detail>`` and exit 1 (2 for usage).
-"""
+"""The server, operator and device commands: serve, admin, enroll, send, inbox, watch, devices."""
 
 from __future__ import annotations
 
@@ -10,42 +6,17 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import mimetypes
-import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, get_args
+from typing import get_args
 
 from pydantic import ValidationError
 
 from messaging import client, models
-
-DEFAULT_SERVER = "http://127.0.0.1:8080"
-DEFAULT_KEY_FILE = "~/.config/liaison/device.json"
-
-Command = Callable[[argparse.Namespace], int]
-
+from messaging.cli import _common as common
 
 # --- output -----------------------------------------------------------------------------------
-
-
-def _print_json(document: Any) -> None:
-    print(json.dumps(document, ensure_ascii=False), flush=True)
-
-
-def _fields(rows: list[tuple[str, str]]) -> str:
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    )
 
 
 def _describe(item: client.StreamItem) -> str:
@@ -67,7 +38,7 @@ def _describe(item: client.StreamItem) -> str:
             for a in item.attachments
         ]
         body = "\n".join(f"    {line}" for line in item.body.splitlines())
-        return f"{_fields(rows)}\n\n{body}\n"
+        return f"{common.fields(rows)}\n\n{body}\n"
     if isinstance(item, client.ReceivedReceipt):
         return (
             f"receipt  {item.message_id} {item.status} to {item.recipient}"
@@ -89,29 +60,6 @@ def _warn_invalid(event: client.InvalidEvent, acked: bool) -> None:
     )
 
 
-# --- commands ---------------------------------------------------------------------------------
-
-
-def _server(args: argparse.Namespace, identity: client.DeviceIdentity | None = None) -> str:
-    if args.server:
-        return str(args.server)
-    return identity.server_url if identity is not None else DEFAULT_SERVER
-
-
-def _device(args: argparse.Namespace) -> client.LiaisonClient:
-    identity = client.DeviceIdentity.load(args.key_file)
-    return client.LiaisonClient(_server(args, identity), identity)
-
-
-def _admin(args: argparse.Namespace) -> client.AdminClient:
-    token = args.admin_token
-    if not token:
-        raise client.SdkError(
-            "no_admin_token", "give --admin-token or set LIAISON_ADMIN_TOKEN (the operator token)"
-        )
-    return client.AdminClient(_server(args), token)
-
-
 def _serve(args: argparse.Namespace) -> int:
     from messaging.server.runner import serve
     from messaging.settings import Settings
@@ -127,7 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _principal_add(args: argparse.Namespace) -> int:
     async def create() -> models.PrincipalSummary:
-        async with _admin(args) as admin:
+        async with common.admin(args) as admin:
             return await admin.create_principal(
                 args.id,
                 args.kind,
@@ -139,7 +87,7 @@ def _principal_add(args: argparse.Namespace) -> int:
 
     summary = asyncio.run(create())
     if args.json:
-        _print_json(summary.model_dump())
+        common.print_json(summary.model_dump())
     else:
         print(f"created {summary.id} ({summary.kind}) {summary.display_name}")
     return 0
@@ -147,14 +95,14 @@ def _principal_add(args: argparse.Namespace) -> int:
 
 def _enroll_code(args: argparse.Namespace) -> int:
     async def issue() -> models.EnrollmentCodeResponse:
-        async with _admin(args) as admin:
+        async with common.admin(args) as admin:
             return await admin.enrollment_code(args.principal)
 
     code = asyncio.run(issue())
     if args.json:
-        _print_json(code.model_dump())
+        common.print_json(code.model_dump())
     else:
-        print(_fields([("code", code.code), ("expires", code.expires_at)]))
+        print(common.fields([("code", code.code), ("expires", code.expires_at)]))
     return 0
 
 
@@ -165,10 +113,10 @@ def _enroll(args: argparse.Namespace) -> int:
         raise client.SdkError(
             "key_file_exists", f"{key_file} already holds a device; choose another --key-file"
         )
-    identity = asyncio.run(client.enroll(_server(args), args.principal, args.code, args.name))
+    identity = asyncio.run(client.enroll(common.server(args), args.principal, args.code, args.name))
     identity.save(key_file)
     if args.json:
-        _print_json(
+        common.print_json(
             {
                 "principal": identity.principal,
                 "device": identity.device_id,
@@ -187,7 +135,7 @@ def _attachment(path: str) -> client.Attachment:
     return client.Attachment(source.name, media_type, source.read_bytes())
 
 
-def _dossier(args: argparse.Namespace) -> models.DossierHeader | None:
+def _dossier_header(args: argparse.Namespace) -> models.DossierHeader | None:
     given = [args.dossier_ins, args.dossier_type, args.dossier_title]
     if not any(given):
         return None
@@ -211,8 +159,8 @@ def _send(args: argparse.Namespace) -> int:
     else:
         body = Path(args.body_file).read_text(encoding="utf-8")
     attachments = [_attachment(path) for path in args.attach]
-    dossier = _dossier(args)
-    device = _device(args)
+    dossier = _dossier_header(args)
+    device = common.device(args)
 
     async def send() -> client.SendResult:
         async with device:
@@ -227,7 +175,7 @@ def _send(args: argparse.Namespace) -> int:
 
     result = asyncio.run(send())
     if args.json:
-        _print_json(result.as_dict())
+        common.print_json(result.as_dict())
     else:
         print(f"sent {result.id} at {result.accepted_at}")
         if result.dossier is not None:
@@ -236,7 +184,7 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _inbox(args: argparse.Namespace) -> int:
-    device = _device(args)
+    device = common.device(args)
     ack_invalid = args.ack_invalid and not args.no_ack
 
     async def inbox() -> client.FetchResult:
@@ -259,7 +207,7 @@ def _inbox(args: argparse.Namespace) -> int:
 
 def _show_fetched(args: argparse.Namespace, fetched: client.FetchResult, ack_invalid: bool) -> None:
     if args.json:
-        _print_json({"events": [e.as_dict() for e in fetched.events], "next": fetched.next})
+        common.print_json({"events": [e.as_dict() for e in fetched.events], "next": fetched.next})
     shown: list[client.ReceivedEvent] = []
     for event in fetched.events:
         if isinstance(event, client.InvalidEvent):
@@ -271,13 +219,13 @@ def _show_fetched(args: argparse.Namespace, fetched: client.FetchResult, ack_inv
 
 
 def _watch(args: argparse.Namespace) -> int:
-    device = _device(args)
+    device = common.device(args)
 
     async def watch() -> None:
         async with device:
             async for item in device.stream():
                 if args.json:
-                    _print_json(item.as_dict())
+                    common.print_json(item.as_dict())
                 elif not isinstance(item, client.InvalidEvent):
                     print(_describe(item), flush=True)
                 if isinstance(item, client.InvalidEvent):
@@ -291,7 +239,7 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def _devices(args: argparse.Namespace) -> int:
-    device = _device(args)
+    device = common.device(args)
 
     async def listing() -> list[models.OwnDevice]:
         async with device:
@@ -300,98 +248,53 @@ def _devices(args: argparse.Namespace) -> int:
     devices = asyncio.run(listing())
     current = device.identity.device_id
     if args.json:
-        _print_json({"devices": [d.model_dump() for d in devices], "current": current})
+        common.print_json({"devices": [d.model_dump() for d in devices], "current": current})
     else:
         rows: list[tuple[str, ...]] = [
             (d.id + (" *" if d.id == current else ""), d.name, d.created_at) for d in devices
         ]
-        print(_table(("DEVICE", "NAME", "ENROLLED"), rows))
+        print(common.table(("DEVICE", "NAME", "ENROLLED"), rows))
     return 0
 
 
 # --- parser -----------------------------------------------------------------------------------
 
 
-def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
-    """The same options at the top and on every command, so that they go anywhere."""
-
-    def default(value: Any) -> Any:
-        return value if defaults else argparse.SUPPRESS
-
-    group = parser.add_argument_group("global options") if not defaults else parser
-    group.add_argument(
-        "--server",
-        metavar="URL",
-        default=default(os.environ.get("LIAISON_SERVER")),
-        help=f"server URL (env LIAISON_SERVER; else the key file's, else {DEFAULT_SERVER})",
+def register(commands: common.Subcommands) -> common.Subcommands:
+    """Add these commands; returns the ``admin`` group's subcommands, for others to extend."""
+    serve = common.command(
+        commands, "serve", "run the server (settings from LIAISON_* variables)", _serve
     )
-    group.add_argument(
-        "--key-file",
-        metavar="PATH",
-        default=default(os.environ.get("LIAISON_KEY_FILE", DEFAULT_KEY_FILE)),
-        help=f"this device's key file (env LIAISON_KEY_FILE; default {DEFAULT_KEY_FILE})",
-    )
-    group.add_argument(
-        "--admin-token",
-        metavar="TOKEN",
-        default=default(os.environ.get("LIAISON_ADMIN_TOKEN")),
-        help="operator token for admin commands (env LIAISON_ADMIN_TOKEN)",
-    )
-    group.add_argument(
-        "--json",
-        action="store_true",
-        default=default(False),
-        help="machine output: one JSON document per result (per line for watch)",
-    )
-
-
-def _command(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    help_text: str,
-    run: Command | None = None,
-) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(name, help=help_text, description=help_text)
-    _global_options(parser, defaults=False)
-    if run is not None:
-        parser.set_defaults(run=run)
-    return parser
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="liaison", description="End-to-end encrypted messaging for health professionals."
-    )
-    _global_options(parser, defaults=True)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    serve = _command(commands, "serve", "run the server (settings from LIAISON_* variables)")
     serve.add_argument("--host", help="listen address (default: LIAISON_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: LIAISON_PORT or 8080)")
     serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
 
-    admin = _command(commands, "admin", "operator commands (need the operator token)")
+    admin = common.command(commands, "admin", "operator commands (need the operator token)")
     admin_commands = admin.add_subparsers(dest="admin_command", metavar="COMMAND", required=True)
-    principal = _command(admin_commands, "principal", "manage principals")
+    principal = common.command(admin_commands, "principal", "manage principals")
     principal_commands = principal.add_subparsers(
         dest="principal_command", metavar="COMMAND", required=True
     )
-    add = _command(principal_commands, "add", "register a principal", _principal_add)
+    add = common.command(principal_commands, "add", "register a principal", _principal_add)
     add.add_argument("id", help="rpps:<11 digits>, org:<slug>, app:<slug> or patient:<INS>")
     add.add_argument("--kind", required=True, choices=get_args(models.PrincipalKind))
     add.add_argument("--name", required=True, help="display name")
     add.add_argument("--profession")
     add.add_argument("--role", action="append", default=[], choices=get_args(models.Role))
     add.add_argument("--member", action="append", default=[], help="organisation member")
-    code = _command(admin_commands, "enroll-code", "issue a one-time enrollment code", _enroll_code)
+    code = common.command(
+        admin_commands, "enroll-code", "issue a one-time enrollment code", _enroll_code
+    )
     code.add_argument("principal")
 
-    enroll = _command(commands, "enroll", "enroll this device and write its key file", _enroll)
+    enroll = common.command(
+        commands, "enroll", "enroll this device and write its key file", _enroll
+    )
     enroll.add_argument("--principal", required=True)
     enroll.add_argument("--code", required=True, help="the one-time enrollment code")
     enroll.add_argument("--name", required=True, help="a name for this device")
 
-    send = _command(commands, "send", "send an end-to-end encrypted message", _send)
+    send = common.command(commands, "send", "send an end-to-end encrypted message", _send)
     send.add_argument("--to", action="append", required=True, metavar="PRINCIPAL")
     send.add_argument("--subject", required=True)
     body = send.add_mutually_exclusive_group(required=True)
@@ -403,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--dossier-type", metavar="TYPE", help="document type")
     send.add_argument("--dossier-title", metavar="TITLE", help="document title")
 
-    inbox = _command(commands, "inbox", "fetch, show and acknowledge new events", _inbox)
+    inbox = common.command(commands, "inbox", "fetch, show and acknowledge new events", _inbox)
     inbox.add_argument("--wait", type=float, default=0, help="seconds to wait for one (0-30)")
     inbox.add_argument("--limit", type=int, default=100, help="at most this many (1-500)")
     inbox.add_argument("--no-ack", action="store_true", help="leave the events queued")
@@ -411,27 +314,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--ack-invalid", action="store_true", help="also discard events that fail verification"
     )
 
-    _command(commands, "watch", "stream events until Ctrl-C, acknowledging them", _watch)
-    _command(commands, "devices", "list this principal's devices (* = this one)", _devices)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command != "serve":
-        logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
-    run: Command = _serve if args.command == "serve" else args.run
-    try:
-        return run(args)
-    except client.SdkError as exc:
-        print(f"error: {exc.code}: {exc.detail}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"error: file_error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0 if args.command == "serve" else 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    common.command(commands, "watch", "stream events until Ctrl-C, acknowledging them", _watch)
+    common.command(commands, "devices", "list this principal's devices (* = this one)", _devices)
+    return admin_commands

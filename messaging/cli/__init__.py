@@ -1,0 +1,49 @@
+"""The ``liaison`` command: run the server, act as the operator, or be one device.
+
+Thin on purpose: every protocol step is in ``messaging.client``; this package parses arguments,
+reads files and prints. Errors print ``error: <code>: <detail>`` and exit 1 (2 for usage).
+Modules: ``commands`` (serve, admin, enroll, send, inbox, watch, devices), ``dossier`` (the
+``dossier`` group, ``admin dossier`` and ``verify-log``), ``_common`` (what they share).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from messaging import client
+from messaging.bench import cli as bench_cli
+from messaging.cli import _common, commands, dossier
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="liaison", description="End-to-end encrypted messaging for health professionals."
+    )
+    _common.global_options(parser, defaults=True)
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    admin_commands = commands.register(subcommands)
+    dossier.register(subcommands, admin_commands)
+    bench_cli.add_parser(subcommands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command != "serve":
+        logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
+    run: _common.Command = args.run
+    try:
+        return run(args)
+    except client.SdkError as exc:
+        print(f"error: {exc.code}: {exc.detail}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: file_error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0 if args.command == "serve" else 130
+
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,101 @@
+"""The Liaison SDK: enroll a device, send end-to-end encrypted messages, receive verified events,
+and use the patient's dossier (DMP) through ``LiaisonClient.dossiers``.
+
+Everything the server relays is checked here before the caller sees it: directory entries (each
+device's box key must be signed by its sign key), envelopes (signed by the sender's device,
+content opened with this device's box key), server events (signed by the server key), dossier
+documents (like envelopes) and dossier access logs (hash chain verified locally).
+
+An event that fails a check is handed to the caller as an ``InvalidEvent`` instead of being
+raised or dropped: the other events of the batch stay usable, and since it is *not* acked by the
+SDK, the caller decides whether to ack it (discard) or leave it queued for inspection.
+
+Duplicates (DESIGN §6, at-least-once delivery) are dropped by ``(sender, message id)`` among the
+messages this client has already acked; they are acked again, never shown twice. A message that
+was handed over but not acked is shown again, because the caller never confirmed it.
+
+Modules: ``errors`` (the ``SdkError`` tree), ``identity`` (device keys and key file),
+``content`` (plaintext and envelopes), ``events`` (results), ``http`` (requests and problem
+documents), ``admin`` (operator calls, enrollment), ``session`` (login, verified directory),
+``receiving`` (fetch, ack, event checks), ``device`` (``LiaisonClient``), ``dossiers``.
+"""
+
+from messaging.client.admin import AdminClient, enroll
+from messaging.client.content import (
+    DOSSIER_KEY,
+    Attachment,
+    MessageContent,
+    build_envelope,
+    open_content,
+)
+from messaging.client.device import CLOSE_AUTH_FAILED, CLOSE_DISPLACED, LiaisonClient
+from messaging.client.dossiers import (
+    DossierClient,
+    DossierDocument,
+    VerifiedAccessLog,
+    verify_entries,
+    verify_saved_log,
+)
+from messaging.client.errors import (
+    ApiError,
+    IdentityFileError,
+    SdkError,
+    ServerUnreachable,
+    StaleDevicesError,
+    StreamDisplaced,
+    VerificationError,
+)
+from messaging.client.events import (
+    BacklogDrained,
+    FetchResult,
+    InvalidEvent,
+    ReceivedEvent,
+    ReceivedMessage,
+    ReceivedNotification,
+    ReceivedReceipt,
+    SendResult,
+    StreamItem,
+)
+from messaging.client.http import TRANSIENT_STATUSES
+from messaging.client.identity import DeviceIdentity
+from messaging.client.receiving import ACK_BATCH, SEEN_LIMIT
+from messaging.client.session import DIRECTORY_TTL
+
+__all__ = [
+    "ACK_BATCH",
+    "CLOSE_AUTH_FAILED",
+    "CLOSE_DISPLACED",
+    "DIRECTORY_TTL",
+    "DOSSIER_KEY",
+    "SEEN_LIMIT",
+    "TRANSIENT_STATUSES",
+    "AdminClient",
+    "ApiError",
+    "Attachment",
+    "BacklogDrained",
+    "DeviceIdentity",
+    "DossierClient",
+    "DossierDocument",
+    "FetchResult",
+    "IdentityFileError",
+    "InvalidEvent",
+    "LiaisonClient",
+    "MessageContent",
+    "ReceivedEvent",
+    "ReceivedMessage",
+    "ReceivedNotification",
+    "ReceivedReceipt",
+    "SdkError",
+    "SendResult",
+    "ServerUnreachable",
+    "StaleDevicesError",
+    "StreamDisplaced",
+    "StreamItem",
+    "VerificationError",
+    "VerifiedAccessLog",
+    "build_envelope",
+    "enroll",
+    "open_content",
+    "verify_entries",
+    "verify_saved_log",
+]

@@ -1,0 +1,212 @@
+"""``LiaisonClient``: one enrolled device, sending, receiving (polling or streaming) and
+reaching its dossiers through ``LiaisonClient.dossiers``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import uuid
+from collections.abc import AsyncGenerator, Sequence
+from functools import cached_property
+from typing import Any, Final
+
+import aiohttp
+
+from messaging import crypto, models
+from messaging.client.content import Attachment, MessageContent, build_envelope
+from messaging.client.dossiers import DossierClient
+from messaging.client.errors import (
+    ApiError,
+    SdkError,
+    ServerUnreachable,
+    StaleDevicesError,
+    StreamDisplaced,
+)
+from messaging.client.events import BacklogDrained, InvalidEvent, SendResult, StreamItem
+from messaging.client.http import TRANSIENT_STATUSES, parse, url_path
+from messaging.client.receiving import Duplicate, Receiver
+from messaging.timeutil import now_ms, rfc3339
+
+log = logging.getLogger(__name__)
+
+CLOSE_AUTH_FAILED: Final = 4401
+CLOSE_DISPLACED: Final = 4409
+
+
+class LiaisonClient(Receiver):
+    """One enrolled device talking to one server. Not shared between event loops; at most one
+    ``stream()`` at a time (the server keeps one socket per device anyway)."""
+
+    @cached_property
+    def dossiers(self) -> DossierClient:
+        """The dossier (DMP) calls, made as this device."""
+        return DossierClient(self)
+
+    # devices
+
+    async def list_devices(self) -> list[models.OwnDevice]:
+        return parse(models.OwnDevicesResponse, await self._authed("GET", "/v1/devices")).devices
+
+    async def delete_device(self, device_id: str) -> None:
+        await self._authed("DELETE", url_path("v1", "devices", device_id))
+        self._entries.pop(self.identity.principal, None)
+
+    async def link_code(self) -> models.EnrollmentCodeResponse:
+        """A one-time code to enroll another device of this principal."""
+        answer = await self._authed("POST", "/v1/devices/enrollment-codes")
+        return parse(models.EnrollmentCodeResponse, answer)
+
+    # sending
+
+    async def send(
+        self,
+        recipients: Sequence[str],
+        subject: str,
+        body: str,
+        attachments: Sequence[Attachment | tuple[str, str, bytes]] = (),
+        *,
+        in_reply_to: str | None = None,
+        dossier: models.DossierHeader | None = None,
+        copy_to_own_devices: bool = True,
+        message_id: str | None = None,
+    ) -> SendResult:
+        """Encrypt and send one message; retried once, same id, if the devices were stale."""
+        targets = list(dict.fromkeys(recipients))
+        content = MessageContent(
+            subject, body, tuple(Attachment(*a) for a in attachments), in_reply_to
+        )
+        message_id = message_id or str(uuid.uuid4())
+        created_at = rfc3339(now_ms())
+        dossier_key = None
+        if dossier is not None:
+            dossier_key = crypto.b64u_decode((await self.server_info()).dossier_key)
+
+        async def attempt(refresh: bool) -> SendResult:
+            envelope = build_envelope(
+                message_id=message_id,
+                sender=self.identity.principal,
+                sender_device=self.identity.device_id,
+                sign_key=self.identity.keys.sign,
+                recipients=targets,
+                created_at=created_at,
+                content=content,
+                box_keys=await self._box_keys(
+                    targets, copy_to_own_devices, refresh=refresh, dossier=dossier is not None
+                ),
+                dossier=dossier,
+                dossier_key=dossier_key,
+            )
+            accepted = parse(
+                models.AcceptedResponse, await self._authed("POST", "/v1/messages", body=envelope)
+            )
+            return SendResult(accepted.id, accepted.accepted_at, accepted.dossier)
+
+        try:
+            return await attempt(refresh=False)
+        except StaleDevicesError as exc:
+            log.info("stale devices (missing %s, extra %s): refreshing", exc.missing, exc.extra)
+            # Nothing was accepted: a new envelope (new content key) under the same id is fine.
+            return await attempt(refresh=True)
+
+    async def _box_keys(
+        self, recipients: Sequence[str], copy_to_own_devices: bool, *, refresh: bool, dossier: bool
+    ) -> dict[str, bytes]:
+        me = self.identity.principal
+        copies = copy_to_own_devices and me not in recipients
+        wanted = [*recipients, me] if copies else list(recipients)
+        entries = await asyncio.gather(*(self._cached_entry(p, refresh) for p in wanted))
+        box_keys: dict[str, bytes] = {}
+        for cached in entries[: len(recipients)]:
+            for device in cached.entry.devices:
+                box_keys[device.id] = crypto.b64u_decode(device.box_key)
+        if not box_keys and not dossier:
+            raise SdkError("no_recipient_devices", "no recipient has an active device")
+        if copies:
+            for device in entries[-1].entry.devices:
+                if device.id != self.identity.device_id:
+                    box_keys[device.id] = crypto.b64u_decode(device.box_key)
+        return box_keys
+
+    # streaming
+
+    async def stream(self, *, max_backoff: float = 30.0) -> AsyncGenerator[StreamItem, None]:
+        """Events over the WebSocket, forever: the backlog, a ``BacklogDrained`` marker, then
+        live events. Reconnects with capped exponential backoff (unacked events come again);
+        stops with ``StreamDisplaced`` when a newer socket of this device takes over.
+        ``aclose()`` the generator to stop early and close the socket."""
+        delay = 0.5
+        auth_failures = 0
+        while True:
+            close_code: int | None = None
+            token = ""
+            try:
+                token = await self._bearer()
+                async with self._http().ws_connect(
+                    self.base_url + "/v1/stream",
+                    headers={"Authorization": f"Bearer {token}"},
+                    heartbeat=30.0,
+                ) as ws:
+                    self._ws = ws
+                    try:
+                        async for frame in ws:
+                            if frame.type != aiohttp.WSMsgType.TEXT:
+                                continue
+                            delay, auth_failures = 0.5, 0
+                            item = await self._stream_item(frame.data)
+                            if item is not None:
+                                yield item
+                    finally:
+                        self._ws = None
+                    close_code = ws.close_code
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status == 401:
+                    close_code = CLOSE_AUTH_FAILED
+                elif exc.status not in TRANSIENT_STATUSES:
+                    raise ApiError(exc.status, f"http_{exc.status}", exc.message, {}) from exc
+            except ApiError as exc:
+                if exc.status not in TRANSIENT_STATUSES:
+                    raise
+            except (ServerUnreachable, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                log.warning("stream: %s", exc or type(exc).__name__)
+
+            if close_code == CLOSE_DISPLACED:
+                raise StreamDisplaced(
+                    "displaced", "another connection of this device took over the stream"
+                )
+            if close_code == CLOSE_AUTH_FAILED:
+                auth_failures += 1
+                if auth_failures > 1:
+                    raise SdkError("stream_auth_failed", "the stream refused a fresh token")
+                try:
+                    # A revoked device fails here, with the server's own reason.
+                    await self._relogin(token)
+                    continue
+                except ServerUnreachable:
+                    pass
+                except ApiError as exc:
+                    if exc.status not in TRANSIENT_STATUSES:
+                        raise
+            log.info("stream closed (code %s); reconnecting in %.1f s", close_code, delay)
+            await asyncio.sleep(delay * (0.5 + secrets.randbelow(500) / 1000))
+            delay = min(delay * 2, max_backoff)
+
+    async def _stream_item(self, data: Any) -> StreamItem | None:
+        try:
+            raw = json.loads(data)
+        except (TypeError, ValueError):
+            raw = None
+        if not isinstance(raw, dict):
+            return InvalidEvent(None, None, "malformed_event", "a frame is not a JSON object", {})
+        kind = raw.get("type")
+        if kind == "queue_empty":
+            return BacklogDrained()
+        if kind == "error":
+            log.warning("stream error from server: %s: %s", raw.get("code"), raw.get("detail"))
+            return None
+        event = await self._verify_event(raw)
+        if isinstance(event, Duplicate):
+            await self.ack([event.cursor])
+            return None
+        return event

@@ -1,0 +1,282 @@
+"""The dossier (DMP) calls of DESIGN §4, made as one device: ``LiaisonClient.dossiers``.
+
+Nothing the server says about a document or the access log is taken on trust. A document is
+opened like a received message: its author's envelope signature is checked against the
+directory, the envelope must be the one of the document asked for, and the content key sealed
+to this device opens it. The access log's hash chain is verified here, whatever the server's
+own ``chain_ok`` says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import ValidationError
+
+from dossier_link.access_log import ChainCheck, entry_hash, verify_chain
+from dossier_link.models import (
+    AccessLog,
+    BanRequest,
+    CloseRequest,
+    ConsentRequest,
+    CreateDossierRequest,
+    DocumentContent,
+    DocumentList,
+    DocumentPatch,
+    DocumentSummary,
+    DossierSummary,
+    EmergencyAccessRequest,
+    EmergencyAccessResponse,
+    EmergencyOppositionRequest,
+    GrantRequest,
+    MedecinTraitantRequest,
+    ObjectionRequest,
+)
+from dossier_link.policy import GrantBasis, GrantLevel, Protection
+from messaging import models
+from messaging.client.content import MessageContent, SignedEnvelope, attachments_wire
+from messaging.client.errors import SdkError, VerificationError, validation_detail
+from messaging.client.http import parse, request_body, url_path
+
+if TYPE_CHECKING:
+    from messaging.client.session import DeviceSession
+
+
+@dataclass(frozen=True, slots=True)
+class DossierDocument:
+    """A dossier document, its author's signature verified and its content decrypted."""
+
+    document: DocumentSummary
+    """The store's view of it: ids, author, masking and hiding as they stand now."""
+    header: models.DossierHeader
+    """The dossier header as the author signed it."""
+    sender_device: str
+    recipients: tuple[str, ...]
+    created_at: str
+    content: MessageContent
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "document": self.document.model_dump(),
+            "header": self.header.model_dump(exclude_none=True),
+            "author": self.document.author,
+            "sender_device": self.sender_device,
+            "recipients": list(self.recipients),
+            "created_at": self.created_at,
+            "subject": self.content.subject,
+            "body": self.content.body,
+            "attachments": attachments_wire(self.content.attachments),
+            "in_reply_to": self.content.in_reply_to,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedAccessLog:
+    """The access log with this client's own check of it (``check``); ``server_chain_ok`` is
+    only what the server claimed."""
+
+    scope: Literal["all", "own"]
+    entries: list[dict[str, Any]]
+    check: ChainCheck
+    server_chain_ok: bool | None
+
+    @property
+    def ok(self) -> bool:
+        return self.check.ok
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "entries": self.entries,
+            "verified": self.check.ok,
+            "broken_at": self.check.broken_at,
+            "reason": self.check.reason,
+            "server_chain_ok": self.server_chain_ok,
+        }
+
+
+def verify_entries(
+    entries: Sequence[Mapping[str, Any]], scope: Literal["all", "own"] = "all"
+) -> ChainCheck:
+    """``verify_chain`` for a whole log. A log of one's ``own`` entries has gaps where other
+    people's entries were left out, so only each entry's own hash and the order are checked."""
+    if scope == "all":
+        return verify_chain(entries)
+    previous = 0
+    for entry in entries:
+        seq = entry.get("seq")
+        if not isinstance(seq, int) or seq <= previous:
+            return ChainCheck(
+                False, len(entries), seq if isinstance(seq, int) else None, "sequence"
+            )
+        if entry.get("hash") != entry_hash(entry):
+            return ChainCheck(False, len(entries), seq, "entry hash")
+        previous = seq
+    return ChainCheck(True, len(entries))
+
+
+def verify_saved_log(document: Any) -> ChainCheck:
+    """Check a saved access log offline: the ``entries`` list alone, or the whole answer of
+    ``GET /v1/dossiers/{ins}/access-log`` (whose ``scope`` then applies)."""
+    scope: Any = "all"
+    if isinstance(document, dict):
+        scope = document.get("scope", "all")
+        document = document.get("entries")
+    if scope not in ("all", "own"):
+        raise SdkError("bad_log", f"unknown log scope {scope!r}")
+    if not isinstance(document, list) or not all(isinstance(e, dict) for e in document):
+        raise SdkError("bad_log", "not an access log: expected a list of entries or {entries}")
+    return verify_entries(document, scope)
+
+
+class DossierClient:
+    """Every dossier call of DESIGN §4, as the device of ``session``."""
+
+    def __init__(self, session: DeviceSession) -> None:
+        self._device = session
+
+    async def _call(
+        self, method: str, ins: str, *path: str, body: Mapping[str, Any] | None = None
+    ) -> Any:
+        return await self._device._authed(method, url_path("v1", "dossiers", ins, *path), body=body)
+
+    # the dossier
+
+    async def create(
+        self,
+        ins: str,
+        birth_date: date | str,
+        consent: ConsentRequest | Mapping[str, Any] | None = None,
+        *,
+        protection: Protection | None = None,
+    ) -> DossierSummary:
+        """Create the dossier on recorded consent (CR-1..CR-4): ``consent`` is ``{given_by,
+        name, representative?, holder_opinion?}``."""
+        body = request_body(
+            CreateDossierRequest,
+            {"ins": ins, "birth_date": birth_date, "protection": protection, "consent": consent},
+        )
+        answer = await self._device._authed("POST", "/v1/dossiers", body=body)
+        return parse(DossierSummary, answer)
+
+    async def summary(self, ins: str) -> DossierSummary:
+        return parse(DossierSummary, await self._call("GET", ins))
+
+    async def set_medecin_traitant(self, ins: str, professional: str) -> DossierSummary:
+        body = request_body(MedecinTraitantRequest, {"professional": professional})
+        return parse(DossierSummary, await self._call("PUT", ins, "medecin-traitant", body=body))
+
+    async def set_objection(self, ins: str, objected: bool = True) -> None:
+        """The holder objects (or stops objecting) to an opt-out creation (CR-5)."""
+        body = request_body(ObjectionRequest, {"objected": objected})
+        await self._call("PUT", ins, "objection", body=body)
+
+    async def close(self, ins: str, *, deletion_requested: bool = False) -> DossierSummary:
+        body = request_body(CloseRequest, {"deletion_requested": deletion_requested})
+        return parse(DossierSummary, await self._call("POST", ins, "close", body=body))
+
+    # who may read it
+
+    async def grant(
+        self,
+        ins: str,
+        professional: str,
+        *,
+        level: GrantLevel = "standard",
+        basis: GrantBasis = "consent",
+    ) -> DossierSummary:
+        body = request_body(
+            GrantRequest, {"professional": professional, "level": level, "basis": basis}
+        )
+        return parse(DossierSummary, await self._call("POST", ins, "grants", body=body))
+
+    async def withdraw_grant(self, ins: str, professional: str) -> None:
+        await self._call("DELETE", ins, "grants", professional)
+
+    async def ban(self, ins: str, professional: str) -> DossierSummary:
+        body = request_body(BanRequest, {"professional": professional})
+        return parse(DossierSummary, await self._call("POST", ins, "bans", body=body))
+
+    async def lift_ban(self, ins: str, professional: str) -> None:
+        await self._call("DELETE", ins, "bans", professional)
+
+    async def set_emergency_opposition(self, ins: str, opposed: bool = True) -> DossierSummary:
+        body = request_body(EmergencyOppositionRequest, {"opposed": opposed})
+        answer = await self._call("PUT", ins, "emergency-opposition", body=body)
+        return parse(DossierSummary, answer)
+
+    async def emergency_access(self, ins: str, reason: str) -> EmergencyAccessResponse:
+        """Open time-limited emergency access (EM-1); the holder and the MT are told."""
+        body = request_body(EmergencyAccessRequest, {"reason": reason})
+        answer = await self._call("POST", ins, "emergency-access", body=body)
+        return parse(EmergencyAccessResponse, answer)
+
+    # documents
+
+    async def documents(self, ins: str) -> list[DocumentSummary]:
+        return parse(DocumentList, await self._call("GET", ins, "documents")).documents
+
+    async def read_document(self, ins: str, document: str) -> DossierDocument:
+        """The document verified like a received message, and decrypted."""
+        answer = parse(DocumentContent, await self._call("GET", ins, "documents", document))
+        try:
+            envelope = SignedEnvelope.model_validate(answer.envelope)
+        except ValidationError as exc:
+            raise VerificationError("malformed_document", validation_detail(exc)) from exc
+        summary = answer.document
+        # A validly signed envelope of another document (or dossier) is no answer to this call.
+        if (
+            summary.id != document
+            or envelope.dossier is None
+            or envelope.dossier.ins != ins
+            or envelope.id != summary.message_id
+            or envelope.sender != summary.author
+        ):
+            raise VerificationError(
+                "document_mismatch", f"the envelope served is not the one of document {document}"
+            )
+        wrap = answer.keys.get(self._device.identity.device_id)
+        if wrap is None:
+            raise VerificationError(
+                "no_device_key", f"no content key was sealed to {self._device.identity.device_id}"
+            )
+        content = await self._device._open_signed(answer.envelope, envelope, wrap)
+        return DossierDocument(
+            summary,
+            envelope.dossier,
+            envelope.sender_device,
+            tuple(envelope.recipients),
+            envelope.created_at,
+            content,
+        )
+
+    async def patch_document(
+        self,
+        ins: str,
+        document: str,
+        *,
+        masked: bool | None = None,
+        hidden_from_holder: bool | None = None,
+    ) -> None:
+        """Mask or unmask (MK-1), hide from or show to the holder (HD-1)."""
+        if masked is None and hidden_from_holder is None:
+            raise SdkError("invalid_request", "set masked or hidden_from_holder")
+        body = request_body(
+            DocumentPatch, {"masked": masked, "hidden_from_holder": hidden_from_holder}
+        )
+        await self._call("PATCH", ins, "documents", document, body=body)
+
+    # traces
+
+    async def access_log(self, ins: str) -> VerifiedAccessLog:
+        """The log, with its chain verified here (TR-2)."""
+        answer = parse(AccessLog, await self._call("GET", ins, "access-log"))
+        return VerifiedAccessLog(
+            answer.scope,
+            answer.entries,
+            verify_entries(answer.entries, answer.scope),
+            answer.chain_ok,
+        )

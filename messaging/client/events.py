@@ -1,0 +1,123 @@
+"""What the SDK hands back: send results and verified events, each with ``as_dict()``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from messaging import models
+from messaging.client.content import Attachment, attachments_wire
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    id: str
+    accepted_at: str
+    dossier: models.DossierOutcome | None
+
+    def as_dict(self) -> dict[str, Any]:
+        outcome = None if self.dossier is None else self.dossier.model_dump(exclude_none=True)
+        return {"id": self.id, "accepted_at": self.accepted_at, "dossier": outcome}
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMessage:
+    cursor: str
+    id: str
+    sender: str
+    sender_device: str
+    recipients: tuple[str, ...]
+    created_at: str
+    received_at: str
+    subject: str
+    body: str
+    attachments: tuple[Attachment, ...]
+    in_reply_to: str | None
+    dossier: models.DossierHeader | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": "message",
+            "cursor": self.cursor,
+            "id": self.id,
+            "sender": self.sender,
+            "sender_device": self.sender_device,
+            "recipients": list(self.recipients),
+            "created_at": self.created_at,
+            "received_at": self.received_at,
+            "subject": self.subject,
+            "body": self.body,
+            "attachments": attachments_wire(self.attachments),
+            "in_reply_to": self.in_reply_to,
+            "dossier": None if self.dossier is None else self.dossier.model_dump(exclude_none=True),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedReceipt:
+    cursor: str
+    message_id: str
+    recipient: str
+    device: str
+    status: str
+    at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": "receipt",
+            "cursor": self.cursor,
+            "message_id": self.message_id,
+            "recipient": self.recipient,
+            "device": self.device,
+            "status": self.status,
+            "at": self.at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedNotification:
+    cursor: str
+    event: str
+    notification: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": "notification", "cursor": self.cursor, "notification": self.notification}
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidEvent:
+    """An event that failed verification. Not acked by the SDK: the caller decides."""
+
+    cursor: str | None
+    event_type: str | None
+    code: str
+    detail: str
+    raw: dict[str, Any] = field(repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": "invalid",
+            "cursor": self.cursor,
+            "event_type": self.event_type,
+            "code": self.code,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogDrained:
+    """Stream marker: every event queued before the connection has been delivered."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": "queue_empty"}
+
+
+ReceivedEvent = ReceivedMessage | ReceivedReceipt | ReceivedNotification | InvalidEvent
+StreamItem = ReceivedEvent | BacklogDrained
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    events: list[ReceivedEvent]
+    next: str | None
+    """Pass as ``after`` to read on: may be past the last event (skipped entries)."""
