@@ -77,9 +77,7 @@ class Linker:
         if snapshot is None:
             await self._tell_sender_refused(sender, header, message_id, "dossier_not_found", now)
             return DossierOutcome(status="refused", code="dossier_not_found")
-        if not self._opens(wrap):
-            await self._tell_sender_refused(sender, header, message_id, "bad_dossier_wrap", now)
-            return DossierOutcome(status="refused", code="bad_dossier_wrap")
+        wrap_opens = self._opens(wrap)
         if await self._changes.store.document(header.ins, doc_id) is not None:
             return DossierOutcome(status="attached", document=doc_id)
         hidden_until = (
@@ -104,7 +102,12 @@ class Linker:
 
         def decide(current: Snapshot) -> Change:
             state = current.record.state()
-            decision = policy.may_write(sender, state, now)
+            # A wrap the dossier key cannot open would make the document unreadable for good.
+            decision = (
+                policy.may_write(sender, state, now)
+                if wrap_opens
+                else Decision.deny("bad_dossier_wrap")
+            )
             change = Change(current.record)
             change.log(sender, "write", decision, now, document=doc_id, message=message_id)
             outcome.clear()

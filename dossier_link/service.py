@@ -423,7 +423,16 @@ class DossierService:
             return AccessLog(
                 scope="own", entries=[e for e in entries if e.get("actor") == actor.principal]
             )
-        return AccessLog(scope="all", entries=entries, chain_ok=verify_chain(entries).ok)
+        # The chain proves every entry and link; the dossier's recorded head proves none of the
+        # newest entries was dropped.
+        last = entries[-1] if entries else {}
+        complete = (
+            last.get("hash") == snapshot.record.log_head
+            and last.get("seq") == snapshot.record.log_seq
+        )
+        return AccessLog(
+            scope="all", entries=entries, chain_ok=verify_chain(entries).ok and complete
+        )
 
     # --- closure and purge (CR-6) -------------------------------------------------------------
 

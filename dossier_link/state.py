@@ -38,6 +38,7 @@ ReasonCode = Literal[
     "cannot_ban_medecin_traitant",
     "insurer_cannot_be_granted",
     "patient_opposed",
+    "bad_dossier_wrap",
     "holder_only",
     "not_author",
 ]

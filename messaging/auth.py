@@ -108,13 +108,14 @@ class Authenticator:
     async def authenticate(self, token: str | None) -> Caller:
         if token is None:
             raise InvalidToken("send Authorization: Bearer <token>")
+        # Cached by the token itself: a hit costs no digest and no round trip.
+        cached = self._tokens.get(token)
+        if cached is not None:
+            return cached
         device, dot, secret = token.partition(".")
         if not dot or not device.startswith("dev_") or len(device) != 30 or not secret:
             raise InvalidToken("malformed token")
         key = redis_keys.token(device, secret_digest(secret))
-        cached = self._tokens.get(key)
-        if cached is not None:
-            return cached
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.get(key)
             pipe.pttl(key)
@@ -123,5 +124,5 @@ class Authenticator:
             raise InvalidToken("unknown or expired token")
         found = Caller(principal=text(principal), device=device)
         # Never trust the cache past the token's own expiry.
-        self._tokens.put(key, found, ttl=max(ttl_ms, 0) / 1000)
+        self._tokens.put(token, found, ttl=max(ttl_ms, 0) / 1000)
         return found

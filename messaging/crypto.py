@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -45,9 +46,17 @@ def b64u_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_B64U_TEXT = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def b64u_encoded_length(size: int) -> int:
+    """Characters of ``size`` bytes in base64url without padding."""
+    return (size * 4 + 2) // 3
+
+
 def b64u_decode(text: str) -> bytes:
     """Strict base64url without padding: padding or characters outside the alphabet fail."""
-    if "=" in text or any(c in text for c in "+/ \n\r\t"):
+    if not _B64U_TEXT.fullmatch(text) or len(text) % 4 == 1:
         raise CryptoError("not base64url without padding")
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
