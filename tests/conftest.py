@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -23,7 +24,12 @@ from tests.support import World
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     # appendfsync always: a test that kills and restarts the server may rely on every write.
-    server = RedisServer(tmp_path_factory.mktemp("redis"), appendfsync="always")
+    # LIAISON_TEST_REDIS_BINARY runs the suite on another Redis (CI runs it on 6.2 and 7).
+    server = RedisServer(
+        tmp_path_factory.mktemp("redis"),
+        appendfsync="always",
+        binary=os.environ.get("LIAISON_TEST_REDIS_BINARY") or None,
+    )
     server.start()
     try:
         yield server
