@@ -18,17 +18,14 @@ from dossier_link.changes import (
     DeviceKeys,
     DossierSettings,
     Notifier,
-    tell_holder,
 )
+from dossier_link.documents import DossierDocuments
 from dossier_link.errors import DossierExists, DossierNotFound, refusal
 from dossier_link.identifiers import InvalidIns, check_ins_birth_date
 from dossier_link.models import (
     AccessLog,
     ConsentRecord,
     CreateDossierRequest,
-    DocumentContent,
-    DocumentList,
-    DocumentPatch,
     DossierRecord,
     DossierSummary,
     EmergencyAccessResponse,
@@ -42,7 +39,7 @@ from dossier_link.models import (
 from dossier_link.policy import Actor, Decision
 from dossier_link.store import DossierStore, Snapshot
 from messaging import crypto
-from messaging.errors import InvalidRequest, NotFound
+from messaging.errors import InvalidRequest
 
 OPERATOR = "operator"
 SYSTEM = "system"
@@ -59,9 +56,8 @@ class DossierService:
     ) -> None:
         self.store = store
         self.changes = Changes(store, notifier)
-        self._device_keys = device_keys
-        self._dossier_key = dossier_key
         self.settings = settings
+        self.documents = DossierDocuments(self.changes, device_keys, dossier_key, settings)
 
     # --- creation (CR-1..CR-5) ----------------------------------------------------------------
 
@@ -323,91 +319,6 @@ class DossierService:
         return EmergencyAccessResponse(
             professional=actor.principal, expires_at=utc(access.expires_at)
         )
-
-    # --- documents ----------------------------------------------------------------------------
-
-    async def list_documents(self, actor: Actor, ins: str, now: datetime) -> DocumentList:
-        documents = await self.store.documents(ins)
-
-        def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.record.state()
-            decision = policy.may_list(actor, state, now)
-            change = Change(snapshot.record)
-            change.log(actor, "list", decision, now)
-            if not decision.allowed:
-                return change.refuse(decision)
-            tell_holder(change, actor, state, decision, "list", now)
-            return change
-
-        change = await self.changes.apply(ins, decide)
-        state = change.record.state()
-        visible = [
-            d.summary()
-            for d in documents
-            if policy.may_read_document(actor, state, d.state(), now).allowed
-        ]
-        return DocumentList(documents=visible)
-
-    async def read_document(
-        self, actor: Actor, ins: str, document_id: str, now: datetime
-    ) -> DocumentContent:
-        document = await self.store.document(ins, document_id)
-        if document is None:
-            # Whether the dossier exists at all is no secret to hide from this caller's answer:
-            # both are "not found".
-            raise NotFound(f"no document {document_id} in this dossier")
-
-        def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.record.state()
-            decision = policy.may_read_document(actor, state, document.state(), now)
-            change = Change(snapshot.record)
-            change.log(actor, "read", decision, now, document=document_id)
-            if not decision.allowed:
-                return change.refuse(decision)
-            tell_holder(change, actor, state, decision, "read", now, document=document_id)
-            return change
-
-        await self.changes.apply(ins, decide)
-        content_key = self._dossier_key.open(crypto.b64u_decode(document.dossier_wrap))
-        boxes = await self._device_keys.box_keys(actor.principal)
-        keys = {d: crypto.b64u_encode(crypto.seal(content_key, box)) for d, box in boxes.items()}
-        return DocumentContent(document=document.summary(), envelope=document.envelope, keys=keys)
-
-    async def patch_document(
-        self, actor: Actor, ins: str, document_id: str, patch: DocumentPatch, now: datetime
-    ) -> DocumentContent | None:
-        document = await self.store.document(ins, document_id)
-        if document is None:
-            raise NotFound(f"no document {document_id} in this dossier")
-        if patch.masked is None and patch.hidden_from_holder is None:
-            raise InvalidRequest("set masked or hidden_from_holder")
-
-        def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.record.state()
-            change = Change(snapshot.record)
-            update: dict[str, Any] = {}
-            if patch.masked is not None:
-                decision = policy.may_manage(actor, state)  # MK-1
-                action = "mask" if patch.masked else "unmask"
-                change.log(actor, action, decision, now, document=document_id)
-                if not decision.allowed:
-                    return change.refuse(decision)
-                update["masked"] = patch.masked
-            if patch.hidden_from_holder is not None:
-                decision = policy.may_hide_from_holder(actor, state, document.state())  # HD-1
-                action = "hide_from_holder" if patch.hidden_from_holder else "show_to_holder"
-                change.log(actor, action, decision, now, document=document_id)
-                if not decision.allowed:
-                    return change.refuse(decision)
-                release = policy.holder_release_at(now, self.settings.hide_release)
-                update["hidden_from_holder_until"] = (
-                    utc(release) if patch.hidden_from_holder else None
-                )
-            change.documents.append(document.model_copy(update=update))
-            return change
-
-        await self.changes.apply(ins, decide)
-        return None
 
     # --- traces (TR-1..TR-3) ------------------------------------------------------------------
 

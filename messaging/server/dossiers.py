@@ -117,21 +117,21 @@ async def emergency_access(request: web.Request) -> web.Response:
 
 async def list_documents(request: web.Request) -> web.Response:
     actor = await _actor(request)
-    return json_response(await request.app[DOSSIERS].list_documents(actor, _ins(request), now()))
+    return json_response(await request.app[DOSSIERS].documents.visible(actor, _ins(request), now()))
 
 
 async def read_document(request: web.Request) -> web.Response:
     actor = await _actor(request)
     document = request.match_info["document"]
-    service = request.app[DOSSIERS]
-    return json_response(await service.read_document(actor, _ins(request), document, now()))
+    documents = request.app[DOSSIERS].documents
+    return json_response(await documents.read(actor, _ins(request), document, now()))
 
 
 async def patch_document(request: web.Request) -> web.Response:
     actor = await _actor(request)
     body = await parse(request, DocumentPatch)
     document = request.match_info["document"]
-    await request.app[DOSSIERS].patch_document(actor, _ins(request), document, body, now())
+    await request.app[DOSSIERS].documents.patch(actor, _ins(request), document, body, now())
     return web.Response(status=204)
 
 
