@@ -70,6 +70,20 @@ def check_ins_birth_date(ins: str, birth_date: datetime.date) -> None:
         raise InvalidIns("the birth month in the INS does not match birth_date")
 
 
+def latest_birth_month(ins: str, today: datetime.date) -> datetime.date:
+    """The latest first-of-month the INS allows as birth month, when no birth date is known.
+
+    The INS holds two digits of the year: the century is the most recent one not in the future.
+    An unknown month (outside 01-12) counts as December, so a holder is never taken for older
+    than they can be.
+    """
+    year = 2000 + int(ins[1:3])
+    if year > today.year:
+        year -= 100
+    month = int(ins[3:5])
+    return datetime.date(year, month if 1 <= month <= 12 else 12, 1)
+
+
 def rpps_luhn_ok(rpps_digits: str) -> bool:
     """ID-3: whether the digits pass the Luhn check (informative only, see ``validate_rpps``)."""
     if _DIGITS.fullmatch(rpps_digits) is None:

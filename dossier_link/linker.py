@@ -16,6 +16,7 @@ from typing import Any
 from dossier_link import policy
 from dossier_link.changes import Change, Changes, DossierSettings, tell_holder
 from dossier_link.errors import DossierRefused
+from dossier_link.identifiers import InvalidIns, validate_ins
 from dossier_link.models import DocumentRecord, utc
 from dossier_link.policy import Actor, Decision
 from dossier_link.store import Snapshot
@@ -73,6 +74,12 @@ class Linker:
         wrap = envelope["keys"][DOSSIER_KEY]
         message_id = str(envelope["id"])
         doc_id = document_id(sender.principal, message_id)
+        try:
+            validate_ins(header.ins)
+        except InvalidIns:
+            # ID-1: a mistyped INS names nobody's dossier; say so rather than "not found".
+            await self._tell_sender_refused(sender, header, message_id, "invalid_ins", now)
+            return DossierOutcome(status="refused", code="invalid_ins")
         snapshot = await self._changes.store.load(header.ins)
         if snapshot is None:
             await self._tell_sender_refused(sender, header, message_id, "dossier_not_found", now)

@@ -236,6 +236,14 @@ def may_close(actor: Actor, dossier: DossierState | None) -> Decision:
     return may_manage(actor, dossier)
 
 
+def may_request_deletion(actor: Actor, dossier: DossierState | None) -> Decision:
+    """CR-6: the holder or a representative asks for deletion, before or after closure."""
+    if dossier is None:
+        return _unavailable(dossier)
+    capacity = _holder_capacity(actor, dossier)
+    return Decision.deny("holder_only") if capacity is None else Decision.allow(capacity)
+
+
 def may_grant(
     actor: Actor, dossier: DossierState | None, grantee: Actor, basis: GrantBasis = "consent"
 ) -> Decision:

@@ -7,7 +7,7 @@ ciphertext is never decrypted here.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from dossier_link import consent, policy
@@ -18,10 +18,11 @@ from dossier_link.changes import (
     DeviceKeys,
     DossierSettings,
     Notifier,
+    tell_holder,
 )
 from dossier_link.documents import DossierDocuments
 from dossier_link.errors import DossierExists, DossierNotFound, refusal
-from dossier_link.identifiers import InvalidIns, check_ins_birth_date
+from dossier_link.identifiers import InvalidIns, check_ins_birth_date, latest_birth_month
 from dossier_link.models import (
     AccessLog,
     ConsentRecord,
@@ -34,6 +35,7 @@ from dossier_link.models import (
     GrantRequest,
     GrantView,
     OperatorCreateDossierRequest,
+    parse_utc,
     utc,
 )
 from dossier_link.policy import Actor, Decision
@@ -74,7 +76,7 @@ class DossierService:
                 name=None if given is None else given.name,
                 representative=None if given is None else given.representative,
                 holder_opinion=None if given is None else given.holder_opinion,
-                objection_registered=await self.store.objection(request.ins),
+                objection_registered=await self.store.objection(request.ins) is not None,
             ),
             actor,
             request.birth_date,
@@ -110,7 +112,7 @@ class DossierService:
         if self.settings.regime != "opt_out":
             raise refusal("consent_missing", "this deployment creates dossiers on express consent")
         _check_birth_date(request.ins, request.birth_date)
-        if await self.store.objection(request.ins):
+        if await self.store.objection(request.ins) is not None:
             raise refusal("objection_registered", "the holder objected to the dossier's creation")
         record = self._new_record(
             request.ins,
@@ -124,10 +126,27 @@ class DossierService:
         return await self._create(change, None, now)
 
     async def set_objection(self, actor: Actor, ins: str, objected: bool, now: datetime) -> None:
-        """CR-5: the holder registers or withdraws an objection to an opt-out creation."""
-        if actor.principal != f"patient:{ins}":
-            raise refusal("holder_only", "only the holder registers an objection")
-        await self.store.set_objection(ins, objected, utc(now))
+        """CR-5: the holder, or a representative, registers or withdraws an objection.
+
+        Before a dossier exists no record says who represents a minor holder, so a person (a
+        ``patient:`` principal) who objects for a minor, by the birth year and month in the INS,
+        is taken at their word and recorded: an objection can only prevent a dossier, never
+        expose one. Only the holder or whoever registered it may withdraw it.
+        """
+        holder = f"patient:{ins}"
+        if objected:
+            minor = consent.age_on(latest_birth_month(ins, now.date()), now.date()) < (
+                consent.ADULT_AGE
+            )
+            # CR-2, CR-3: an adult objects personally; a minor's legal representative for them.
+            if actor.principal != holder and not (minor and actor.kind == "patient"):
+                raise refusal("holder_only", "only the holder or their representative objects")
+            await self.store.set_objection(ins, actor.principal, utc(now))
+            return
+        registered_by = await self.store.objection(ins)
+        if registered_by is not None and actor.principal not in (holder, registered_by):
+            raise refusal("holder_only", "only the holder or the objector withdraws it")
+        await self.store.withdraw_objection(ins)
 
     def _new_record(
         self,
@@ -160,9 +179,13 @@ class DossierService:
     async def summary(self, actor: Actor, ins: str, now: datetime) -> DossierSummary:
         def decide(snapshot: Snapshot) -> Change:
             change = Change(snapshot.record)
-            decision = policy.may_list(actor, snapshot.record.state(), now)
+            state = snapshot.record.state()
+            decision = policy.may_list(actor, state, now)
             change.log(actor, "view", decision, now)
-            return change if decision.allowed else change.refuse(decision)
+            if not decision.allowed:
+                return change.refuse(decision)
+            tell_holder(change, actor, state, decision, "view", now)  # TR-5
+            return change
 
         change = await self.changes.apply(ins, decide)
         return _summary(change.record, actor, now)
@@ -328,7 +351,14 @@ class DossierService:
             raise DossierNotFound(f"no dossier for INS {ins}")
         decision = policy.may_read_log(actor, snapshot.record.state())
         if not decision.allowed:
-            raise refusal(decision.code, f"the access log is not readable: {decision.code}")
+            # TR-1: the refusal is an action on the dossier like any other. (Allowed readings
+            # of the log are not logged: each one would lengthen what it reads.)
+            def refuse(current: Snapshot) -> Change:
+                change = Change(current.record)
+                change.log(actor, "read_log", decision, datetime.now(UTC))
+                return change.refuse(decision)
+
+            await self.changes.apply(ins, refuse)
         entries = await self.store.log(ins)
         if policy.log_visibility(actor, snapshot.record.state()) == "own":
             return AccessLog(
@@ -358,7 +388,11 @@ class DossierService:
         purge_at = now + delay
 
         def decide(snapshot: Snapshot) -> Change:
-            decision = policy.may_close(actor, snapshot.record.state())
+            state = snapshot.record.state()
+            decision = policy.may_close(actor, state)
+            if deletion_requested and state.status == "closed":
+                # CR-6: deletion may be asked after closure; the purge only comes closer.
+                decision = policy.may_request_deletion(actor, state)
             change = Change(snapshot.record)
             change.log(
                 actor,
@@ -370,13 +404,20 @@ class DossierService:
             )
             if not decision.allowed:
                 return change.refuse(decision)
-            change.record = snapshot.record.model_copy(
-                update={"status": "closed", "closed_at": utc(now), "purge_at": utc(purge_at)}
+            record = snapshot.record
+            earlier = min(purge_at, parse_utc(record.purge_at)) if record.purge_at else purge_at
+            change.record = record.model_copy(
+                update={
+                    "status": "closed",
+                    "closed_at": record.closed_at or utc(now),
+                    "purge_at": utc(earlier),
+                }
             )
             return change
 
         change = await self.changes.apply(ins, decide)
-        await self.store.schedule_purge(ins, int(purge_at.timestamp() * 1000))
+        scheduled = parse_utc(change.record.purge_at or utc(purge_at))
+        await self.store.schedule_purge(ins, int(scheduled.timestamp() * 1000))
         return _summary(change.record, actor, now)
 
     async def purge_due(self, now: datetime) -> list[str]:

@@ -90,14 +90,16 @@ class DossierStore:
 
     # --- opt-out objections (CR-5) ------------------------------------------------------------
 
-    async def objection(self, ins: str) -> bool:
-        return bool(await self._redis.exists(redis_keys.dossier_objection(ins)))
+    async def objection(self, ins: str) -> str | None:
+        """Who registered the standing objection, if one stands."""
+        raw = await self._redis.hget(redis_keys.dossier_objection(ins), "by")
+        return None if raw is None else text(raw)
 
-    async def set_objection(self, ins: str, objected: bool, at: str) -> None:
-        if objected:
-            await self._redis.set(redis_keys.dossier_objection(ins), at)
-        else:
-            await self._redis.delete(redis_keys.dossier_objection(ins))
+    async def set_objection(self, ins: str, by: str, at: str) -> None:
+        await self._redis.hset(redis_keys.dossier_objection(ins), mapping={"by": by, "at": at})
+
+    async def withdraw_objection(self, ins: str) -> None:
+        await self._redis.delete(redis_keys.dossier_objection(ins))
 
     # --- closure and purge (CR-6) -------------------------------------------------------------
 

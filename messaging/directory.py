@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
+from dossier_link.identifiers import validate_rpps
 from messaging import redis_keys
 from messaging.cache import TtlCache
 from messaging.errors import InvalidRequest, NotFound, PrincipalExists, UnknownRecipient
@@ -26,6 +28,8 @@ from messaging.timeutil import now_ms, rfc3339
 
 CACHE_TTL = 30.0
 """Seconds a directory read is trusted without invalidation, should a message be missed."""
+
+log = logging.getLogger(__name__)
 
 _SEARCH_SCAN = 200
 """Index entries read per search: enough for a page of results after filtering by profession."""
@@ -103,7 +107,10 @@ class Directory:
             self._principals.drop(subject[2:])
             self._devices.drop(subject[2:])
 
-    async def create_principal(self, request: CreatePrincipalRequest) -> StoredPrincipal:
+    async def create_principal(
+        self, request: CreatePrincipalRequest
+    ) -> tuple[StoredPrincipal, list[str]]:
+        """The new principal and warnings for the operator (ID-3: never a refusal)."""
         if not request.id.startswith(KIND_PREFIX[request.kind]):
             raise InvalidRequest(
                 f"a {request.kind} id starts with {KIND_PREFIX[request.kind]!r}", field="id"
@@ -112,6 +119,11 @@ class Directory:
             raise InvalidRequest("only an organisation has members", field="members")
         if request.roles and request.kind != "professional":
             raise InvalidRequest("only a professional holds roles", field="roles")
+        warnings: list[str] = []
+        if request.kind == "professional":
+            _, warnings = validate_rpps(request.id.removeprefix("rpps:"))
+            for warning in warnings:
+                log.warning("operator created %s: %s", request.id, warning)
         members = list(dict.fromkeys(request.members or []))
         if members:
             known = await self.principals(members)
@@ -137,7 +149,7 @@ class Directory:
         index = {f"{word}\x00{record.id}": 0 for word in _words(record.display_name)}
         index[f"{record.id}\x00{record.id}"] = 0
         await self._redis.zadd(redis_keys.DIRECTORY_NAMES, index)
-        return record
+        return record, warnings
 
     async def principal(self, principal_id: str) -> StoredPrincipal:
         found = await self.principals([principal_id])

@@ -175,6 +175,11 @@ class DirectoryEntry(PrincipalSummary):
     members: list[PrincipalId] | None = None
 
 
+class CreatedPrincipal(DirectoryEntry):
+    warnings: list[str] = Field(default_factory=list)
+    """Things the operator should check, never reasons to refuse (e.g. ID-3's Luhn digit)."""
+
+
 class DirectorySearchResponse(WireModel):
     principals: list[PrincipalSummary]
 

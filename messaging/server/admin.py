@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from messaging.models import CreatePrincipalRequest
+from messaging.models import CreatedPrincipal, CreatePrincipalRequest
 from messaging.server.appkeys import DEVICES, DIRECTORY
 from messaging.server.request import json_response, parse, require_operator
 
@@ -12,9 +12,10 @@ from messaging.server.request import json_response, parse, require_operator
 async def create_principal(request: web.Request) -> web.Response:
     require_operator(request)
     body = await parse(request, CreatePrincipalRequest)
-    record = await request.app[DIRECTORY].create_principal(body)
+    record, warnings = await request.app[DIRECTORY].create_principal(body)
     entry = await request.app[DIRECTORY].entry(record.id)
-    return json_response(entry, status=201)
+    created = CreatedPrincipal(**entry.model_dump(), warnings=warnings)
+    return json_response(created, status=201)
 
 
 async def issue_enrollment_code(request: web.Request) -> web.Response:

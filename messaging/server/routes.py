@@ -38,7 +38,7 @@ ROUTES: tuple[Route, ...] = (
         "operator",
         models.CreatePrincipalRequest,
         None,
-        models.DirectoryEntry,
+        models.CreatedPrincipal,
         201,
     ),
     Route(
