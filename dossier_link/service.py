@@ -1,8 +1,9 @@
-"""Every operation on a dossier (DESIGN §4, Dossier), each one decided by ``policy`` and logged.
+"""The operations on a dossier (DESIGN §4, Dossier), each one decided by ``policy`` and logged:
+creation, the holder's management, emergency access, the access log, closure and purge. Its
+documents are ``documents.DossierDocuments``, reached as ``DossierService.documents``.
 
-The store runs in-process behind this boundary; nothing here knows HTTP. The dossier key opens a
-document's content key only to seal it again for the reader's own devices (DESIGN §1): the
-ciphertext is never decrypted here.
+The store runs in-process behind this boundary (it could be split out as the certified host it
+stands for); nothing here knows HTTP.
 """
 
 from __future__ import annotations
