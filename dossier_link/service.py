@@ -8,8 +8,9 @@ stands for); nothing here knows HTTP.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from dossier_link import consent, policy
 from dossier_link.access_log import GENESIS, chained, verify_chain
@@ -43,6 +44,8 @@ from dossier_link.policy import Actor, Decision
 from dossier_link.store import DossierStore, Snapshot
 from messaging import crypto
 from messaging.errors import InvalidRequest
+
+V = TypeVar("V")
 
 OPERATOR = "operator"
 SYSTEM = "system"
@@ -191,116 +194,118 @@ class DossierService:
         change = await self.changes.apply(ins, decide)
         return _summary(change.record, actor, now)
 
-    async def set_medecin_traitant(
-        self, actor: Actor, ins: str, professional: Actor, now: datetime
+    async def _manage(
+        self,
+        actor: Actor,
+        ins: str,
+        action: str,
+        now: datetime,
+        judge: Callable[[policy.DossierState], Decision],
+        update: Callable[[DossierRecord], dict[str, Any]],
+        **logged: Any,
     ) -> DossierSummary:
+        """One management action: decide with ``judge``, log, then apply ``update``."""
+
         def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.record.state()
-            decision = policy.may_set_medecin_traitant(actor, state, professional)
+            decision = judge(snapshot.record.state())
             change = Change(snapshot.record)
-            change.log(actor, "set_medecin_traitant", decision, now, target=professional.principal)
+            change.log(actor, action, decision, now, **logged)
             if not decision.allowed:
                 return change.refuse(decision)
-            change.record = snapshot.record.model_copy(
-                update={"medecin_traitant": professional.principal}
-            )
+            change.record = snapshot.record.model_copy(update=update(snapshot.record))
             return change
 
         return _summary((await self.changes.apply(ins, decide)).record, actor, now)
+
+    async def set_medecin_traitant(
+        self, actor: Actor, ins: str, professional: Actor, now: datetime
+    ) -> DossierSummary:
+        return await self._manage(
+            actor,
+            ins,
+            "set_medecin_traitant",
+            now,
+            lambda state: policy.may_set_medecin_traitant(actor, state, professional),
+            lambda record: {"medecin_traitant": professional.principal},
+            target=professional.principal,
+        )
 
     async def grant(
         self, actor: Actor, ins: str, grantee: Actor, request: GrantRequest, now: datetime
     ) -> DossierSummary:
-        def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.record.state()
-            decision = policy.may_grant(actor, state, grantee, request.basis)
-            change = Change(snapshot.record)
-            change.log(
-                actor, "grant", decision, now, target=grantee.principal, detail=request.level
-            )
-            if not decision.allowed:
-                return change.refuse(decision)
-            grants = dict(snapshot.record.grants)
-            # The holder's own act: an express grant in the sense of RD-6.
-            grants[grantee.principal] = GrantRecord(
-                level=request.level, basis=request.basis, express=True, at=utc(now)
-            )
-            change.record = snapshot.record.model_copy(update={"grants": grants})
-            return change
-
-        return _summary((await self.changes.apply(ins, decide)).record, actor, now)
+        # The holder's own act: an express grant in the sense of RD-6.
+        grant = GrantRecord(level=request.level, basis=request.basis, express=True, at=utc(now))
+        return await self._manage(
+            actor,
+            ins,
+            "grant",
+            now,
+            lambda state: policy.may_grant(actor, state, grantee, request.basis),
+            lambda record: {"grants": {**record.grants, grantee.principal: grant}},
+            target=grantee.principal,
+            detail=request.level,
+        )
 
     async def withdraw_grant(
         self, actor: Actor, ins: str, professional: str, now: datetime
     ) -> DossierSummary:
-        def decide(snapshot: Snapshot) -> Change:
-            decision = policy.may_manage(actor, snapshot.record.state())
-            change = Change(snapshot.record)
-            change.log(actor, "withdraw_grant", decision, now, target=professional)
-            if not decision.allowed:
-                return change.refuse(decision)
-            grants = {p: g for p, g in snapshot.record.grants.items() if p != professional}
-            change.record = snapshot.record.model_copy(update={"grants": grants})
-            return change
-
-        return _summary((await self.changes.apply(ins, decide)).record, actor, now)
+        return await self._manage(
+            actor,
+            ins,
+            "withdraw_grant",
+            now,
+            lambda state: policy.may_manage(actor, state),
+            lambda record: {"grants": _without(record.grants, professional)},
+            target=professional,
+        )
 
     async def ban(self, actor: Actor, ins: str, professional: str, now: datetime) -> DossierSummary:
-        def decide(snapshot: Snapshot) -> Change:
-            decision = policy.may_ban(actor, snapshot.record.state(), professional)
-            change = Change(snapshot.record)
-            change.log(actor, "ban", decision, now, target=professional)
-            if not decision.allowed:
-                return change.refuse(decision)
-            record = snapshot.record
-            change.record = record.model_copy(
-                update={
-                    "bans": sorted({*record.bans, professional}),
-                    # RD-4: the ban overrides every basis; none is kept to revive silently.
-                    "grants": {p: g for p, g in record.grants.items() if p != professional},
-                    "emergencies": {
-                        p: e for p, e in record.emergencies.items() if p != professional
-                    },
-                }
-            )
-            return change
-
-        return _summary((await self.changes.apply(ins, decide)).record, actor, now)
+        return await self._manage(
+            actor,
+            ins,
+            "ban",
+            now,
+            lambda state: policy.may_ban(actor, state, professional),
+            lambda record: {
+                "bans": sorted({*record.bans, professional}),
+                # RD-4: the ban overrides every basis; none is kept to revive silently.
+                "grants": _without(record.grants, professional),
+                "emergencies": _without(record.emergencies, professional),
+            },
+            target=professional,
+        )
 
     async def lift_ban(
         self, actor: Actor, ins: str, professional: str, now: datetime
     ) -> DossierSummary:
-        def decide(snapshot: Snapshot) -> Change:
-            decision = policy.may_manage(actor, snapshot.record.state())
-            change = Change(snapshot.record)
-            change.log(actor, "lift_ban", decision, now, target=professional)
-            if not decision.allowed:
-                return change.refuse(decision)
-            bans = [p for p in snapshot.record.bans if p != professional]
-            change.record = snapshot.record.model_copy(update={"bans": bans})
-            return change
-
-        return _summary((await self.changes.apply(ins, decide)).record, actor, now)
+        return await self._manage(
+            actor,
+            ins,
+            "lift_ban",
+            now,
+            lambda state: policy.may_manage(actor, state),
+            lambda record: {"bans": [p for p in record.bans if p != professional]},
+            target=professional,
+        )
 
     # --- emergency (EM-1..EM-3) ---------------------------------------------------------------
 
     async def set_emergency_opposition(
         self, actor: Actor, ins: str, opposed: bool, now: datetime
     ) -> DossierSummary:
-        def decide(snapshot: Snapshot) -> Change:
-            decision = policy.may_manage(actor, snapshot.record.state())
-            change = Change(snapshot.record)
-            action = "oppose_emergency" if opposed else "withdraw_emergency_opposition"
-            change.log(actor, action, decision, now)
-            if not decision.allowed:
-                return change.refuse(decision)
-            update: dict[str, Any] = {"emergency_opposed": opposed}
-            if opposed:
-                update["emergencies"] = {}
-            change.record = snapshot.record.model_copy(update=update)
-            return change
-
-        return _summary((await self.changes.apply(ins, decide)).record, actor, now)
+        # An opposition ends the emergency accesses already open, like a withdrawn grant.
+        return await self._manage(
+            actor,
+            ins,
+            "oppose_emergency" if opposed else "withdraw_emergency_opposition",
+            now,
+            lambda state: policy.may_manage(actor, state),
+            lambda record: (
+                {"emergency_opposed": True, "emergencies": {}}
+                if opposed
+                else {"emergency_opposed": False}
+            ),
+        )
 
     async def open_emergency(
         self, actor: Actor, ins: str, reason: str, now: datetime
@@ -445,6 +450,10 @@ class DossierService:
             if await self.store.purge(snapshot, tombstone):
                 purged.append(ins)
         return purged
+
+
+def _without(entries: Mapping[str, V], principal: str) -> dict[str, V]:
+    return {p: value for p, value in entries.items() if p != principal}
 
 
 def _check_birth_date(ins: str, birth_date: Any) -> None:
