@@ -1,0 +1,60 @@
+"""Smoke test of ``liaison bench``: a short run against its own deployment completes and reports
+sane figures. It asserts nothing about speed (DESIGN: a benchmark prints numbers, it is never a
+timed test)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from messaging.bench.config import BenchConfig, parse_mix
+from messaging.bench.runner import run_bench
+
+
+@pytest.mark.slow
+def test_bench_runs_its_own_deployment_and_reports_sane_figures(tmp_path: Path) -> None:
+    report_file, histogram = tmp_path / "report.json", tmp_path / "latency.png"
+    config = BenchConfig(
+        professionals=6,
+        org_size=3,
+        patients=1,
+        mix=parse_mix("direct=80,org=10,dossier=10"),
+        concurrency=8,
+        duration=2.0,
+        warmup=0.5,
+        drain_timeout=5.0,
+        baseline=True,
+        json_out=report_file,
+        histogram_png=histogram,
+        progress=False,
+        seed=1,
+    )
+
+    returned = run_bench(config)
+
+    report = json.loads(report_file.read_text())
+    assert report["throughput_ratio"] == returned["throughput_ratio"]
+    liaison, baseline = report["phases"]["liaison"], report["phases"]["baseline"]
+    assert liaison["accepted"] > 0
+    assert liaison["delivered"] > 0
+    assert liaison["latency_ms"]["p50"] > 0
+    assert liaison["cpu_s"]["server"] > 0
+    assert baseline["accepted"] > 0
+    assert report["throughput_ratio"] > 0
+    assert report["cpu_per_message_ratio"] > 0
+    assert report["versions"]["redis_server"]
+    assert report["deployment"]["self_started"] is True
+    assert histogram.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_mix_weights_parse_and_refuse_unknown_kinds() -> None:
+    assert dict(parse_mix("direct=80,org=10,dossier=10")) == {
+        "direct": 80,
+        "org": 10,
+        "dossier": 10,
+    }
+    assert dict(parse_mix("org=1")) == {"direct": 0, "org": 1, "dossier": 0}
+    with pytest.raises(ValueError, match="mix"):
+        parse_mix("broadcast=5")
