@@ -63,11 +63,16 @@ class ServerEvents:
             "signature": crypto.sign_server_event(body, self.sign_key),
         }
 
+    def items(
+        self, devices: Iterable[str], kind: str, body: Mapping[str, Any], item: str
+    ) -> list[QueueItem]:
+        fields = server_event_fields(self.signed(kind, body))
+        return [QueueItem(device, item, fields) for device in devices]
+
     async def emit(
         self, devices: Iterable[str], kind: str, body: Mapping[str, Any], item: str
     ) -> None:
-        fields = server_event_fields(self.signed(kind, body))
-        await self.mailbox.enqueue([QueueItem(device, item, fields) for device in devices])
+        await self.mailbox.enqueue(self.items(devices, kind, body, item))
 
 
 class Delivery:
@@ -197,6 +202,7 @@ class Delivery:
             return
         senders = await self._directory.devices({a.sender for a in acked})
         at = rfc3339(now_ms())
+        items: list[QueueItem] = []
         for message in acked:
             receipt = Receipt(
                 message_id=message.message_id,
@@ -205,9 +211,11 @@ class Delivery:
                 status="delivered",
                 at=at,
             )
-            await self._events.emit(
+            items += self._events.items(
                 senders.get(message.sender, {}),
                 "receipt",
                 receipt.model_dump(),
                 f"r:{message.message_id}:{caller.device}",
             )
+        # Every receipt of one acknowledgement, to every sender device, in one round trip.
+        await self._mailbox.enqueue(items)

@@ -56,6 +56,8 @@ class Enqueued:
 class Batch:
     events: list[str]
     """Wire events, each as JSON text."""
+    scanned: int
+    """Queue entries read, skipped ones included: fewer than asked means the end was reached."""
     last: str | None
     """Stream id of the last entry read, even one skipped: where the next read starts."""
 
@@ -156,7 +158,7 @@ class Mailbox:
         start = "-" if after is None else f"({after}"
         entries = await self._redis.xrange(redis_keys.queue(device), start, "+", count=limit)
         if not entries:
-            return Batch([], after)
+            return Batch([], 0, after)
         decoded = [(text(sid or ""), fields_text(fields or {})) for sid, fields in entries]
         payload_keys = list(
             dict.fromkeys(
@@ -187,7 +189,7 @@ class Mailbox:
                 )
             else:
                 events.append(f'{fields["j"][:-1]},"cursor":"{cursor}"}}')
-        return Batch(events, decoded[-1][0])
+        return Batch(events, len(decoded), decoded[-1][0])
 
     async def ack(self, device: str, stream_ids: Sequence[str]) -> list[AckedMessage]:
         raw = await self._scripts.ack(keys=[redis_keys.queue(device)], args=list(stream_ids))

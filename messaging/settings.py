@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     dossier_box_secret: SecretStr | None = None
     """b64u X25519 secret key of the dossier store; unset: generated like the sign key."""
 
+    redis_max_connections: int = Field(default=64, ge=4)
+    """Per process; a burst beyond it waits for a connection rather than failing."""
     max_envelope_bytes: int = Field(default=1_048_576, ge=1024)
     retention_days: float = Field(default=30.0, gt=0)
     queue_quota: int = Field(default=10_000, ge=1)

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from messaging import crypto, redis_keys
 from messaging.server.app import create_app
 from messaging.settings import Settings
+from tests.conftest import ADMIN_TOKEN
 from tests.support import Device, World, compose, open_message
 
 
@@ -306,3 +307,19 @@ async def test_enrollment_reaches_another_process_directory_cache(
         assert asyncio.get_running_loop().time() < deadline, "the new device never showed"
         await asyncio.sleep(0.01)
     assert (await response.json())["code"] == "stale_devices"
+
+
+async def test_a_burst_beyond_the_redis_pool_waits_instead_of_failing(
+    aiohttp_client: AiohttpClient, settings: Settings, redis: Redis
+) -> None:
+    small = settings.model_copy(update={"redis_max_connections": 4})
+    world = World(await aiohttp_client(create_app(small)), ADMIN_TOKEN, redis)
+    alice, bob = await world.professional(), await world.professional()
+    sends = [
+        world.client.post(
+            "/v1/messages", json=compose(alice, [bob.principal], [bob]), headers=alice.headers
+        )
+        for _ in range(40)
+    ]
+    statuses = [response.status for response in await asyncio.gather(*sends)]
+    assert statuses == [202] * 40

@@ -7,6 +7,7 @@ from typing import Any
 
 import aiohttp
 
+from messaging.redis_server import RedisServer
 from tests.support import Device, World, compose, open_message
 
 
@@ -119,3 +120,15 @@ async def test_unacked_events_come_back_on_reconnect(world: World) -> None:
     for _ in range(2):
         async with world.client.ws_connect("/v1/stream", headers=bob.headers) as ws:
             assert (await _frame(ws))["envelope"]["id"] == envelope["id"]
+
+
+async def test_store_failure_after_upgrade_closes_with_1013(
+    world: World, redis_server: RedisServer
+) -> None:
+    bob = await world.professional()
+    async with world.client.ws_connect("/v1/stream") as ws:
+        redis_server.kill()  # the next test's fixture starts it again
+        await ws.send_json({"type": "auth", "token": bob.token})
+        message = await ws.receive(timeout=10)
+        assert message.type == aiohttp.WSMsgType.CLOSE
+        assert ws.close_code == aiohttp.WSCloseCode.TRY_AGAIN_LATER

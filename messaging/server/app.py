@@ -11,7 +11,7 @@ from datetime import timedelta
 from importlib import metadata
 
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -53,6 +53,9 @@ from messaging.settings import Settings
 from messaging.wakeup import WakeHub
 
 log = logging.getLogger(__name__)
+
+REDIS_POOL_TIMEOUT = 5.0
+"""Seconds a command waits for a free connection before the request fails with 503."""
 
 # Room for the JSON around the largest envelope; the exact limit is checked per request.
 _BODY_SLACK = 64 * 1024
@@ -104,7 +107,14 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
     )
 
     async def services(app: web.Application) -> AsyncIterator[None]:
-        redis = Redis.from_url(settings.redis_url or "", health_check_interval=30)
+        # A bounded pool that makes a burst wait for a connection instead of failing it.
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_url or "",
+            max_connections=settings.redis_max_connections,
+            timeout=REDIS_POOL_TIMEOUT,
+            health_check_interval=30,
+        )
+        redis = Redis.from_pool(pool)  # closing the client closes the pool
         scripts = Scripts.register(redis)
         directory = Directory(redis)
         mailbox = Mailbox(

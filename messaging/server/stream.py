@@ -13,6 +13,7 @@ import json
 import logging
 import secrets
 import weakref
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -55,16 +56,16 @@ async def _first_frame_auth(ws: web.WebSocketResponse, app: web.Application) -> 
         return None
 
 
-async def _pump(
-    ws: web.WebSocketResponse, app: web.Application, who: Caller, listener: Listener
-) -> None:
+async def _guarded(ws: web.WebSocketResponse, work: Awaitable[None]) -> None:
+    """Run ``work``; a failure closes the socket with a close code, never an HTTP answer (the
+    connection is no longer HTTP once upgraded)."""
     try:
-        await _pump_events(ws, app, who, listener)
+        await work
     except (RedisConnectionError, RedisTimeoutError):
         # The client reconnects and gets every unacked event again: nothing is lost.
         await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"store unavailable")
     except Exception:
-        log.exception("stream pump failed")
+        log.exception("stream failed")
         await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
 
 
@@ -79,10 +80,9 @@ async def _pump_events(
         batch = await mailbox.read(who.device, after, BATCH)
         for event in batch.events:
             await ws.send_str(event)
-        moved = batch.last != after
         after = batch.last
-        if moved:
-            continue
+        if batch.scanned == BATCH:
+            continue  # more may be queued; a short batch means the queue was read to its end
         if not drained:
             await ws.send_str(_dumps({"type": "queue_empty"}))
             drained = True
@@ -112,24 +112,28 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     who = await app[AUTH].authenticate(token) if token is not None else None
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=256 * 1024)
     await ws.prepare(request)
+    await _guarded(ws, _serve(ws, app, who))
+    return ws
+
+
+async def _serve(ws: web.WebSocketResponse, app: web.Application, who: Caller | None) -> None:
     if who is None:
         who = await _first_frame_auth(ws, app)
         if who is None:
-            return ws
+            return
     app[SOCKETS].add(ws)
     hub = app[WAKE_HUB]
     with hub.listen(who.device, secrets.token_hex(8)) as listener:
         await hub.claim(listener)
-        pump = asyncio.create_task(_pump(ws, app, who, listener))
+        pump = asyncio.create_task(_guarded(ws, _pump_events(ws, app, who, listener)))
         try:
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
                     await _on_frame(ws, app, who, message.data)
         finally:
             pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            with contextlib.suppress(asyncio.CancelledError):
                 await pump
-    return ws
 
 
 async def close_all(app: web.Application) -> None:
