@@ -192,14 +192,30 @@ class Delivery:
         if missing or extra:
             raise StaleDevices(missing=list(missing), extra=list(extra))
 
-    async def acknowledge(self, caller: Caller, stream_ids: list[str]) -> None:
-        """Delete acked events and send a delivery receipt per acked message to its sender."""
-        acked = await self._mailbox.ack(caller.device, stream_ids)
-        await self._send_receipts(caller, [a for a in acked if a.sender != caller.principal])
+    async def acknowledge(
+        self,
+        caller: Caller,
+        stream_ids: list[str],
+        known: Mapping[str, AckedMessage] | None = None,
+    ) -> None:
+        """Delete acked events and send a delivery receipt per acked message to its sender.
 
-    async def _send_receipts(self, caller: Caller, acked: list[AckedMessage]) -> None:
-        if not acked:
+        When ``known`` already says which message each event is (a socket remembers what it
+        delivered), the receipts go in the same round trip as the ack; a receipt for an event
+        that was acked before is a duplicate item, dropped by the enqueue script.
+        """
+        if known is not None and all(s in known for s in stream_ids):
+            receipts = await self._receipts(caller, [known[s] for s in stream_ids])
+            await self._mailbox.ack(caller.device, stream_ids, receipts)
             return
+        acked = await self._mailbox.ack(caller.device, stream_ids)
+        await self._mailbox.enqueue(await self._receipts(caller, acked))
+
+    async def _receipts(self, caller: Caller, acked: list[AckedMessage]) -> list[QueueItem]:
+        # No receipt for a copy on the sender's own other device.
+        acked = [a for a in acked if a.sender != caller.principal]
+        if not acked:
+            return []
         senders = await self._directory.devices({a.sender for a in acked})
         at = rfc3339(now_ms())
         items: list[QueueItem] = []
@@ -217,5 +233,4 @@ class Delivery:
                 receipt.model_dump(),
                 f"r:{message.message_id}:{caller.device}",
             )
-        # Every receipt of one acknowledgement, to every sender device, in one round trip.
-        await self._mailbox.enqueue(items)
+        return items

@@ -53,6 +53,12 @@ class Enqueued:
 
 
 @dataclass(frozen=True, slots=True)
+class AckedMessage:
+    sender: str
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     events: list[str]
     """Wire events, each as JSON text."""
@@ -60,12 +66,8 @@ class Batch:
     """Queue entries read, skipped ones included: fewer than asked means the end was reached."""
     last: str | None
     """Stream id of the last entry read, even one skipped: where the next read starts."""
-
-
-@dataclass(frozen=True, slots=True)
-class AckedMessage:
-    sender: str
-    message_id: str
+    messages: dict[str, AckedMessage]
+    """Sender and id of each message event, by stream id: what an ack of it will need."""
 
 
 def message_item(sender: str, message_id: str) -> str:
@@ -115,8 +117,15 @@ class Mailbox:
         the commands ``also`` (which must not depend on the outcome)."""
         if not items and not also:
             return []
+        results = await run(self._redis, [*self._enqueue_calls(items), *also])
+        return [
+            Enqueued(item.device, int(status), text(stream_id))
+            for item, (status, stream_id) in zip(items, results, strict=False)
+        ]
+
+    def _enqueue_calls(self, items: Sequence[QueueItem]) -> list[Call]:
         now = now_ms()
-        calls = [
+        return [
             Call.of(
                 self._scripts.enqueue,
                 [redis_keys.queue(item.device), redis_keys.seen(item.device)],
@@ -130,11 +139,6 @@ class Mailbox:
                 ],
             )
             for item in items
-        ]
-        results = await run(self._redis, [*calls, *also])
-        return [
-            Enqueued(item.device, int(status), text(stream_id))
-            for item, (status, stream_id) in zip(items, results, strict=False)
         ]
 
     async def withdraw(self, items: Sequence[QueueItem], enqueued: Sequence[Enqueued]) -> None:
@@ -158,7 +162,7 @@ class Mailbox:
         start = "-" if after is None else f"({after}"
         entries = await self._redis.xrange(redis_keys.queue(device), start, "+", count=limit)
         if not entries:
-            return Batch([], 0, after)
+            return Batch([], 0, after, {})
         decoded = [(text(sid or ""), fields_text(fields or {})) for sid, fields in entries]
         payload_keys = list(
             dict.fromkeys(
@@ -176,6 +180,7 @@ class Mailbox:
         # parsing and re-serialising every envelope would be the costliest step of a read.
         # Every spliced value is server-made or validated base64url, so needs no escaping.
         events: list[str] = []
+        messages: dict[str, AckedMessage] = {}
         for stream_id, fields in decoded:
             cursor = self.cursor(device, stream_id)
             if fields.get("t") == "m":
@@ -187,11 +192,17 @@ class Mailbox:
                     f'{{"type":"message","cursor":"{cursor}","envelope":{envelope},'
                     f'"key":"{fields["k"]}","received_at":"{fields["r"]}"}}'
                 )
+                messages[stream_id] = AckedMessage(fields["s"], fields["i"])
             else:
                 events.append(f'{fields["j"][:-1]},"cursor":"{cursor}"}}')
-        return Batch(events, len(decoded), decoded[-1][0])
+        return Batch(events, len(decoded), decoded[-1][0], messages)
 
-    async def ack(self, device: str, stream_ids: Sequence[str]) -> list[AckedMessage]:
-        raw = await self._scripts.ack(keys=[redis_keys.queue(device)], args=list(stream_ids))
-        values = [v.decode() for v in raw]
+    async def ack(
+        self, device: str, stream_ids: Sequence[str], also: Sequence[QueueItem] = ()
+    ) -> list[AckedMessage]:
+        """Delete the events; queue ``also`` in the same round trip. Returns the messages among
+        the events that were still queued."""
+        ack = Call.of(self._scripts.ack, [redis_keys.queue(device)], list(stream_ids))
+        raw = await run(self._redis, [ack, *self._enqueue_calls(also)])
+        values = [text(v) for v in raw[0]]
         return [AckedMessage(values[i], values[i + 1]) for i in range(0, len(values), 2)]

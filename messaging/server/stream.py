@@ -23,6 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from messaging.auth import Caller, bearer
 from messaging.errors import LiaisonError
+from messaging.mailbox import AckedMessage
 from messaging.models import StreamAck, StreamAuth
 from messaging.server.appkeys import AUTH, DELIVERY, MAILBOX, SOCKETS, WAKE_HUB
 from messaging.server.problems import validation_problem
@@ -70,7 +71,11 @@ async def _guarded(ws: web.WebSocketResponse, work: Awaitable[None]) -> None:
 
 
 async def _pump_events(
-    ws: web.WebSocketResponse, app: web.Application, who: Caller, listener: Listener
+    ws: web.WebSocketResponse,
+    app: web.Application,
+    who: Caller,
+    listener: Listener,
+    delivered: dict[str, AckedMessage],
 ) -> None:
     mailbox = app[MAILBOX]
     after: str | None = None
@@ -80,6 +85,7 @@ async def _pump_events(
         batch = await mailbox.read(who.device, after, BATCH)
         for event in batch.events:
             await ws.send_str(event)
+        delivered.update(batch.messages)
         after = batch.last
         if batch.scanned == BATCH:
             continue  # more may be queued; a short batch means the queue was read to its end
@@ -92,13 +98,19 @@ async def _pump_events(
 
 
 async def _on_frame(
-    ws: web.WebSocketResponse, app: web.Application, who: Caller, data: str
+    ws: web.WebSocketResponse,
+    app: web.Application,
+    who: Caller,
+    data: str,
+    delivered: dict[str, AckedMessage],
 ) -> None:
     try:
         frame = StreamAck.model_validate_json(data)
         mailbox = app[MAILBOX]
         stream_ids = [mailbox.stream_id(who.device, cursor) for cursor in frame.cursors]
-        await app[DELIVERY].acknowledge(who, stream_ids)
+        await app[DELIVERY].acknowledge(who, stream_ids, delivered)
+        for stream_id in stream_ids:
+            delivered.pop(stream_id, None)
     except ValidationError as error:
         await _send_error(ws, validation_problem(error))
     except LiaisonError as error:
@@ -125,11 +137,13 @@ async def _serve(ws: web.WebSocketResponse, app: web.Application, who: Caller | 
     hub = app[WAKE_HUB]
     with hub.listen(who.device, secrets.token_hex(8)) as listener:
         await hub.claim(listener)
-        pump = asyncio.create_task(_guarded(ws, _pump_events(ws, app, who, listener)))
+        # What this socket delivered and is not yet acked: its acks need no lookup.
+        delivered: dict[str, AckedMessage] = {}
+        pump = asyncio.create_task(_guarded(ws, _pump_events(ws, app, who, listener, delivered)))
         try:
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
-                    await _on_frame(ws, app, who, message.data)
+                    await _on_frame(ws, app, who, message.data, delivered)
         finally:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
