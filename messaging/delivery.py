@@ -117,17 +117,21 @@ class Delivery:
         digest = crypto.digest(
             envelope.signature.encode() + crypto.canonical_json(envelope.keys)
         ).hex()
-        payload = {k: v for k, v in raw.items() if k != "keys"}
+        payload = json.dumps(
+            {k: v for k, v in raw.items() if k != "keys"}, separators=(",", ":"), ensure_ascii=False
+        )
+        targets = [
+            (device, wrap) for device, wrap in envelope.keys.items() if device != DOSSIER_KEY
+        ]
+        # The ciphertext is stored once: in the queue entry itself when a single device gets the
+        # message (which saves its reader a round trip), else in one shared payload key.
+        inline = len(targets) == 1
         claim = await self._scripts.claim(
             keys=[
                 redis_keys.sent(caller.principal, envelope.id),
                 redis_keys.payload(caller.principal, envelope.id),
             ],
-            args=[
-                digest,
-                json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
-                self._mailbox.limits.retention_ms,
-            ],
+            args=[digest, "" if inline else payload, self._mailbox.limits.retention_ms],
         )
         if int(claim[0]) == -1:
             raise IdConflict(f"message id {envelope.id} was already used for another envelope")
@@ -147,10 +151,11 @@ class Delivery:
             QueueItem(
                 device,
                 item,
-                message_fields(caller.principal, envelope.id, wrap, received_at),
+                message_fields(
+                    caller.principal, envelope.id, wrap, received_at, payload if inline else None
+                ),
             )
-            for device, wrap in envelope.keys.items()
-            if device != DOSSIER_KEY
+            for device, wrap in targets
         ]
         answer = AcceptedResponse(id=envelope.id, accepted_at=received_at, dossier=None)
         sent = redis_keys.sent(caller.principal, envelope.id)

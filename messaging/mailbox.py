@@ -74,8 +74,14 @@ def message_item(sender: str, message_id: str) -> str:
     return f"m:{sender}:{message_id}"
 
 
-def message_fields(sender: str, message_id: str, key: str, received_at: str) -> dict[str, str]:
-    return {"t": "m", "s": sender, "i": message_id, "k": key, "r": received_at}
+def message_fields(
+    sender: str, message_id: str, key: str, received_at: str, payload: str | None = None
+) -> dict[str, str]:
+    """A message event; ``payload`` inline when the message goes to this device alone."""
+    fields = {"t": "m", "s": sender, "i": message_id, "k": key, "r": received_at}
+    if payload is not None:
+        fields["p"] = payload
+    return fields
 
 
 def server_event_fields(event: dict[str, Any]) -> dict[str, str]:
@@ -166,7 +172,9 @@ class Mailbox:
         decoded = [(text(sid or ""), fields_text(fields or {})) for sid, fields in entries]
         payload_keys = list(
             dict.fromkeys(
-                redis_keys.payload(f["s"], f["i"]) for _, f in decoded if f.get("t") == "m"
+                redis_keys.payload(f["s"], f["i"])
+                for _, f in decoded
+                if f.get("t") == "m" and "p" not in f
             )
         )
         payloads: dict[str, str] = {}
@@ -184,7 +192,9 @@ class Mailbox:
         for stream_id, fields in decoded:
             cursor = self.cursor(device, stream_id)
             if fields.get("t") == "m":
-                envelope = payloads.get(redis_keys.payload(fields["s"], fields["i"]))
+                envelope = fields.get("p") or payloads.get(
+                    redis_keys.payload(fields["s"], fields["i"])
+                )
                 if envelope is None:
                     # Payload past its retention: the queue entry goes with the next trim.
                     continue
