@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
+from aiohttp.typedefs import StrOrURL
 from aiohttp.web import Application, Request
 from pydantic import SecretStr
 from pytest_aiohttp import AiohttpClient
@@ -86,3 +89,24 @@ async def client(
 def world(client: TestClient[Request, Application], redis: Redis) -> World:
     """Factory of operator-registered principals and enrolled, logged-in devices."""
     return World(client, ADMIN_TOKEN, redis)
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """No request a test makes through a test client may be answered with a 5xx."""
+    answered: list[str] = []
+    original = TestClient._request
+
+    async def recording(
+        self: TestClient[Request, Application], method: str, path: StrOrURL, **kwargs: Any
+    ) -> ClientResponse:
+        response = await original(self, method, path, **kwargs)
+        if response.status >= 500:
+            answered.append(f"{method} {path} -> {response.status}")
+        return response
+
+    monkeypatch.setattr(TestClient, "_request", recording)
+    yield
+    assert not answered, f"server errors: {answered}"
