@@ -92,7 +92,8 @@ def pinned_binary(data_dir: Path) -> str:
                 f"install it again or delete {pin} to choose another redis-server"
             )
         return recorded
-    binary = str(Path(find_redis_binary()).resolve())
+    # Not resolve(): Debian's redis-server is a symlink to a binary that reads its argv[0].
+    binary = str(Path(find_redis_binary()).absolute())
     pin.write_text(binary + "\n", encoding="utf-8")
     return binary
 

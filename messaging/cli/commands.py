@@ -61,7 +61,8 @@ def _warn_invalid(event: client.InvalidEvent, acked: bool) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from messaging.server.runner import serve
+    from messaging.redis_server import RedisServerError
+    from messaging.server.runner import DataDirInUse, serve
     from messaging.settings import Settings
 
     overrides = {k: getattr(args, k) for k in ("host", "port") if getattr(args, k) is not None}
@@ -69,7 +70,10 @@ def _serve(args: argparse.Namespace) -> int:
         settings = Settings(**overrides)
     except ValidationError as exc:
         raise client.SdkError("invalid_settings", str(exc)) from exc
-    serve(settings, workers=args.workers)
+    try:
+        serve(settings, workers=args.workers)
+    except (DataDirInUse, RedisServerError) as exc:
+        raise client.SdkError("serve_failed", str(exc)) from exc
     return 0
 
 

@@ -7,11 +7,13 @@ none of them keeps state another needs (DESIGN §7).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import multiprocessing
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 from aiohttp import web
@@ -24,6 +26,27 @@ from messaging.settings import Settings
 log = logging.getLogger("liaison")
 
 
+class DataDirInUse(Exception):
+    """Another ``liaison serve`` already runs an embedded Redis on this data directory."""
+
+
+@contextlib.contextmanager
+def exclusive(directory: Path) -> Iterator[None]:
+    """Hold a lock on ``directory`` while serving: two Redis servers on one AOF would corrupt it.
+
+    The lock dies with the process, even a killed one, so a crash never leaves it stale.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / "serve.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise DataDirInUse(
+                f"another `liaison serve` uses {directory}; stop it or set LIAISON_DATA_DIR"
+            ) from exc
+        yield
+
+
 @contextlib.contextmanager
 def _redis_for(settings: Settings) -> Iterator[Settings]:
     """The settings with a Redis URL: the configured one, else a private embedded server."""
@@ -31,19 +54,20 @@ def _redis_for(settings: Settings) -> Iterator[Settings]:
         yield settings
         return
     directory = settings.data_dir / "redis"
-    server = RedisServer(
-        directory, appendfsync=settings.embedded_appendfsync, binary=pinned_binary(directory)
-    )
-    server.start()
-    print(
-        f"liaison: embedded redis-server on {server.url} "
-        f"(AOF appendfsync {settings.embedded_appendfsync} in {server.data_dir})",
-        flush=True,
-    )
-    try:
-        yield settings.model_copy(update={"redis_url": server.url})
-    finally:
-        server.stop()
+    with exclusive(directory):
+        server = RedisServer(
+            directory, appendfsync=settings.embedded_appendfsync, binary=pinned_binary(directory)
+        )
+        server.start()
+        print(
+            f"liaison: embedded redis-server on {server.url} "
+            f"(AOF appendfsync {settings.embedded_appendfsync} in {server.data_dir})",
+            flush=True,
+        )
+        try:
+            yield settings.model_copy(update={"redis_url": server.url})
+        finally:
+            server.stop()
 
 
 def _run_worker(settings: Settings, reuse_port: bool) -> None:
