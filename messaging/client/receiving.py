@@ -7,6 +7,7 @@ client has acked; one handed over but not acked is shown again.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -55,6 +56,8 @@ class Receiver(DeviceSession):
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._unacked: OrderedDict[str, str] = OrderedDict()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._pending_acks: list[str] = []
+        self._ack_flush: asyncio.Task[None] | None = None
 
     async def fetch(
         self, after: str | None = None, limit: int = 100, wait: float = 0
@@ -96,14 +99,32 @@ class Receiver(DeviceSession):
                     self._seen.popitem(last=False)
 
     async def _ack_over_socket(self, cursors: list[str]) -> bool:
+        """Queue the acks for the socket; they leave together once this loop turn is over.
+
+        Acks over the socket are unconfirmed either way (an ack lost with the socket only means
+        the event comes again and is dropped as a duplicate), so the acks of one burst of events
+        share a frame: one ack script and one receipt round trip on the server for all of them.
+        """
         ws = self._ws
         if ws is None or ws.closed:
             return False
-        try:
-            await ws.send_str(json.dumps({"type": "ack", "cursors": cursors}))
-        except (aiohttp.ClientError, ConnectionError):
-            return False
+        self._pending_acks.extend(cursors)
+        if self._ack_flush is None:
+            self._ack_flush = asyncio.get_running_loop().create_task(self._flush_acks(ws))
         return True
+
+    async def _flush_acks(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        await asyncio.sleep(0)
+        try:
+            while self._pending_acks and not ws.closed:
+                chunk = self._pending_acks[:ACK_BATCH]
+                del self._pending_acks[:ACK_BATCH]
+                await ws.send_str(json.dumps({"type": "ack", "cursors": chunk}))
+        except (aiohttp.ClientError, ConnectionError):
+            pass  # the events come again on the next connection
+        finally:
+            self._pending_acks.clear()
+            self._ack_flush = None
 
     # verification
 
