@@ -8,12 +8,14 @@ machine's own Redis. The binary is the one on ``PATH``, else the one bundled in 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import TracebackType
@@ -96,6 +98,20 @@ def pinned_binary(data_dir: Path) -> str:
     binary = str(Path(find_redis_binary()).absolute())
     pin.write_text(binary + "\n", encoding="utf-8")
     return binary
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the owner dies, even by SIGKILL.
+
+    Otherwise a killed ``liaison serve`` would leave its Redis running on the data directory,
+    and the next start would put a second Redis on the same AOF. SIGTERM lets Redis flush the
+    AOF before it exits. Linux only; elsewhere the owner's own shutdown is all there is.
+    """
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def pick_free_port() -> int:
@@ -240,6 +256,7 @@ class RedisServer:
                     # Keeps a terminal's Ctrl-C from reaching Redis directly: the owner stops
                     # it after draining its own clients.
                     start_new_session=True,
+                    preexec_fn=_stop_with_parent,
                 )
             except OSError as exc:
                 raise RedisBinaryNotFound(f"cannot run {self.binary}: {exc}") from exc

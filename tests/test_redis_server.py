@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import pytest
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from messaging.redis_server import (
     PIN_FILE,
@@ -150,3 +154,37 @@ def test_data_directory_keeps_the_binary_it_started_with(tmp_path: Path) -> None
     (tmp_path / PIN_FILE).write_text("/nonexistent/redis-server\n")
     with pytest.raises(RedisBinaryNotFound):
         pinned_binary(tmp_path)
+
+
+@pytest.mark.slow
+def test_redis_stops_when_its_owner_is_killed(tmp_path: Path) -> None:
+    """A SIGKILLed owner must not leave its Redis running on the data directory."""
+    owner_code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from messaging.redis_server import RedisServer\n"
+        "server = RedisServer(Path(sys.argv[1]))\n"
+        "server.start()\n"
+        "print(server.port, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", owner_code, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert owner.stdout is not None
+    port = int(owner.stdout.readline())
+    client = Redis(port=port, socket_timeout=1)
+    assert client.ping()
+    owner.kill()
+    owner.wait(5)
+    owner.stdout.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            client.ping()
+        except RedisConnectionError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("Redis outlived its killed owner")
+    client.close()
