@@ -37,7 +37,7 @@ class DossierDocuments:
         documents = await self._store.documents(ins)
 
         def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.record.state()
+            state = snapshot.record.state(now)
             decision = policy.may_list(actor, state, now)
             change = Change(snapshot.record)
             change.log(actor, "list", decision, now)
@@ -47,7 +47,7 @@ class DossierDocuments:
             return change
 
         change = await self._changes.apply(ins, decide)
-        state = change.record.state()
+        state = change.record.state(now)
         visible = [
             d.summary()
             for d in documents
@@ -65,7 +65,7 @@ class DossierDocuments:
             raise NotFound(f"no document {document_id} in this dossier")
 
         def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.record.state()
+            state = snapshot.record.state(now)
             decision = policy.may_read_document(actor, state, document.state(), now)
             change = Change(snapshot.record)
             change.log(actor, "read", decision, now, document=document_id)
@@ -90,7 +90,7 @@ class DossierDocuments:
             raise InvalidRequest("set masked or hidden_from_holder")
 
         def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.record.state()
+            state = snapshot.record.state(now)
             change = Change(snapshot.record)
             update: dict[str, Any] = {}
             if patch.masked is not None:

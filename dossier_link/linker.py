@@ -47,7 +47,7 @@ class Linker:
         snapshot = await self._changes.store.load(header.ins)
         if snapshot is None or snapshot.record.status != "open":
             return  # nothing to oppose with; ``attach`` refuses the attachment (W-1)
-        state = snapshot.record.state()
+        state = snapshot.record.state(now)
         opposed = sorted(
             p
             for p in {sender.principal, *people}
@@ -108,7 +108,7 @@ class Linker:
         outcome: list[DossierOutcome] = []
 
         def decide(current: Snapshot) -> Change:
-            state = current.record.state()
+            state = current.record.state(now)
             # A wrap the dossier key cannot open would make the document unreadable for good.
             decision = (
                 policy.may_write(sender, state, now)

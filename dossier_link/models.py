@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from dossier_link.consent import ConsentGiver
+from dossier_link.consent import ADULT_AGE, ConsentGiver, age_on
 from dossier_link.identifiers import InsNumber
 from dossier_link.policy import (
     DocumentState,
@@ -149,14 +149,14 @@ class DossierRecord(StoredModel):
     log_seq: int = 0
     log_head: str
 
-    def state(self) -> DossierState:
+    def state(self, now: datetime) -> DossierState:
         return DossierState(
             ins=self.ins,
             holder=self.holder,
             status=self.status,
             birth_date=self.birth_date,
             protection=self.protection,
-            representatives=frozenset(self.representatives),
+            representatives=self.representatives_on(now),
             medecin_traitant=self.medecin_traitant,
             grants={
                 p: Grant(professional=p, level=g.level, basis=g.basis, express=g.express)
@@ -169,6 +169,16 @@ class DossierRecord(StoredModel):
                 for p, e in self.emergencies.items()
             },
         )
+
+    def representatives_on(self, now: datetime) -> frozenset[str]:
+        """CR-3: a minor's legal representatives act for the holder until their majority only;
+        then the holder acts alone. A protection measure's representative stays (CR-4)."""
+        for_a_minor = (
+            self.consent.given_by == "legal_representative" and self.protection != "representation"
+        )
+        if for_a_minor and age_on(self.birth_date, now.astimezone(UTC).date()) >= ADULT_AGE:
+            return frozenset()
+        return frozenset(self.representatives)
 
 
 class DocumentRecord(StoredModel):

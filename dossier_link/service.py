@@ -9,7 +9,7 @@ stands for); nothing here knows HTTP.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from dossier_link import consent, policy
@@ -183,7 +183,7 @@ class DossierService:
     async def summary(self, actor: Actor, ins: str, now: datetime) -> DossierSummary:
         def decide(snapshot: Snapshot) -> Change:
             change = Change(snapshot.record)
-            state = snapshot.record.state()
+            state = snapshot.record.state(now)
             decision = policy.may_list(actor, state, now)
             change.log(actor, "view", decision, now)
             if not decision.allowed:
@@ -207,7 +207,7 @@ class DossierService:
         """One management action: decide with ``judge``, log, then apply ``update``."""
 
         def decide(snapshot: Snapshot) -> Change:
-            decision = judge(snapshot.record.state())
+            decision = judge(snapshot.record.state(now))
             change = Change(snapshot.record)
             change.log(actor, action, decision, now, **logged)
             if not decision.allowed:
@@ -313,7 +313,7 @@ class DossierService:
         access = policy.emergency_access(actor.principal, now, self.settings.emergency_duration)
 
         def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.record.state()
+            state = snapshot.record.state(now)
             decision = policy.may_open_emergency(actor, state, now)
             change = Change(snapshot.record)
             change.log(
@@ -351,22 +351,22 @@ class DossierService:
 
     # --- traces (TR-1..TR-3) ------------------------------------------------------------------
 
-    async def access_log(self, actor: Actor, ins: str) -> AccessLog:
+    async def access_log(self, actor: Actor, ins: str, now: datetime) -> AccessLog:
         snapshot = await self.store.load(ins)
         if snapshot is None:
             raise DossierNotFound(f"no dossier for INS {ins}")
-        decision = policy.may_read_log(actor, snapshot.record.state())
+        decision = policy.may_read_log(actor, snapshot.record.state(now))
         if not decision.allowed:
             # TR-1: the refusal is an action on the dossier like any other. (Allowed readings
             # of the log are not logged: each one would lengthen what it reads.)
             def refuse(current: Snapshot) -> Change:
                 change = Change(current.record)
-                change.log(actor, "read_log", decision, datetime.now(UTC))
+                change.log(actor, "read_log", decision, now)
                 return change.refuse(decision)
 
             await self.changes.apply(ins, refuse)
         entries = await self.store.log(ins)
-        if policy.log_visibility(actor, snapshot.record.state()) == "own":
+        if policy.log_visibility(actor, snapshot.record.state(now)) == "own":
             return AccessLog(
                 scope="own", entries=[e for e in entries if e.get("actor") == actor.principal]
             )
@@ -394,7 +394,7 @@ class DossierService:
         purge_at = now + delay
 
         def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.record.state()
+            state = snapshot.record.state(now)
             decision = policy.may_close(actor, state)
             if deletion_requested and state.status == "closed":
                 # CR-6: deletion may be asked after closure; the purge only comes closer.
@@ -464,9 +464,9 @@ def _check_birth_date(ins: str, birth_date: Any) -> None:
 
 
 def _summary(record: DossierRecord, viewer: Actor, now: datetime) -> DossierSummary:
-    state = record.state()
+    state = record.state(now)
     basis = policy.may_list(viewer, state, now).basis if record.status == "open" else None
-    holder_view = viewer.principal == record.holder or viewer.principal in record.representatives
+    holder_view = viewer.principal == record.holder or viewer.principal in state.representatives
     return DossierSummary(
         ins=record.ins,
         holder=record.holder,

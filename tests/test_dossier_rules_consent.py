@@ -7,6 +7,7 @@ The opt-out regime (CR-5) is in ``test_dossier_rules_opt_out.py``, closure (CR-6
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.dossiers import (
     other_patient,
     patient,
     post_dossier,
+    represented_dossier,
     stored_log,
     verdict,
     years_ago,
@@ -404,3 +406,28 @@ async def test_consent_capacity_fits_the_holder_situation(
         status, seen = await dossier_call(world, named, "GET", f"/v1/dossiers/{ins}")
         assert verdict(status, seen) == (200, None)
         assert seen["your_basis"] == "representative"
+
+
+@pytest.mark.parametrize(
+    ("situation", "after_majority"),
+    [
+        pytest.param("minor", (403, "holder_only"), id="CR-3 parent's rights end at majority"),
+        pytest.param("protected", (200, None), id="CR-4 protection person's rights stay"),
+    ],
+)
+async def test_representative_rights_end_with_the_holder_minority(
+    world: World, redis: Redis, situation: str, after_majority: tuple[int, str | None]
+) -> None:
+    """CR-3: a legal representative acts for a minor holder until their 18th birthday, then the
+    holder acts alone; a protection measure's representative (CR-4) is not bound to an age."""
+    _, representative, ins = await represented_dossier(world, situation)
+    path = f"/v1/dossiers/{ins}/emergency-opposition"
+    status, answer = await dossier_call(world, representative, "PUT", path, {"opposed": True})
+    assert verdict(status, answer) == (200, None)
+    # Time passes: the stored birth date moves back until the holder is of age.
+    key = redis_keys.dossier(ins)
+    state = json.loads(await redis.hget(key, "state") or b"{}")
+    state["birth_date"] = (date.today() - timedelta(days=366 * 19)).isoformat()
+    await redis.hset(key, "state", json.dumps(state))
+    status, answer = await dossier_call(world, representative, "PUT", path, {"opposed": False})
+    assert verdict(status, answer) == after_majority

@@ -137,7 +137,7 @@ async def patch_document(request: web.Request) -> web.Response:
 
 async def access_log(request: web.Request) -> web.Response:
     actor = await _actor(request)
-    return json_response(await request.app[DOSSIERS].access_log(actor, _ins(request)))
+    return json_response(await request.app[DOSSIERS].access_log(actor, _ins(request), now()))
 
 
 async def close(request: web.Request) -> web.Response:
