@@ -38,6 +38,7 @@ class Listener:
         self.since = time.time_ns()
         self.wake = asyncio.Event()
         self.displaced = asyncio.Event()
+        self.revoked = False
 
     async def wait(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -86,6 +87,11 @@ class WakeHub:
     def _invalidated(self, subject: str) -> None:
         for handler in self._invalidation_handlers:
             handler(subject)
+        if subject.startswith("d:"):
+            # A revoked device's sockets end too: its token and queue are already gone.
+            for listener in self._listeners.get(subject[2:], ()):
+                listener.revoked = True
+                listener.displaced.set()
 
     @property
     def listener_count(self) -> int:

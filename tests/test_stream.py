@@ -132,3 +132,14 @@ async def test_store_failure_after_upgrade_closes_with_1013(
         message = await ws.receive(timeout=10)
         assert message.type == aiohttp.WSMsgType.CLOSE
         assert ws.close_code == aiohttp.WSCloseCode.TRY_AGAIN_LATER
+
+
+async def test_revoking_a_device_closes_its_socket(world: World) -> None:
+    bob = await world.professional()
+    async with world.client.ws_connect("/v1/stream", headers=bob.headers) as ws:
+        assert (await _frame(ws))["type"] == "queue_empty"
+        response = await world.client.delete(f"/v1/devices/{bob.device_id}", headers=bob.headers)
+        assert response.status == 204
+        message = await ws.receive(timeout=5)
+        assert message.type == aiohttp.WSMsgType.CLOSE
+        assert ws.close_code == 4401

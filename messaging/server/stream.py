@@ -83,9 +83,9 @@ async def _pump_events(
     while not ws.closed:
         listener.wake.clear()
         batch = await mailbox.read(who.device, after, BATCH)
+        delivered.update(batch.messages)  # before sending: an ack may come back at once
         for event in batch.events:
             await ws.send_str(event)
-        delivered.update(batch.messages)
         after = batch.last
         if batch.scanned == BATCH:
             continue  # more may be queued; a short batch means the queue was read to its end
@@ -93,7 +93,10 @@ async def _pump_events(
             await ws.send_str(_dumps({"type": "queue_empty"}))
             drained = True
         if await listener.next_signal():
-            await ws.close(code=CLOSE_DISPLACED, message=b"displaced by a newer connection")
+            if listener.revoked:
+                await ws.close(code=CLOSE_AUTH_FAILED, message=b"device revoked")
+            else:
+                await ws.close(code=CLOSE_DISPLACED, message=b"displaced by a newer connection")
             return
 
 
