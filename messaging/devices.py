@@ -103,8 +103,14 @@ class Devices:
         return [device.own() for device in found[caller.principal].values()]
 
     async def revoke(self, caller: Caller, device_id: str) -> None:
-        removed = await self._redis.hdel(redis_keys.principal_devices(caller.principal), device_id)
-        if not removed:
+        retired = await self._scripts.retire(
+            keys=[
+                redis_keys.principal_devices(caller.principal),
+                redis_keys.retired_devices(caller.principal),
+            ],
+            args=[device_id, rfc3339(now_ms())],
+        )
+        if not retired:
             raise NotFound(f"{device_id} is not an active device of {caller.principal}")
         await self._scripts.revoke(
             keys=[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from messaging.errors import InvalidRequest, NotFound, PrincipalExists, UnknownR
 from messaging.models import (
     KIND_PREFIX,
     CreatePrincipalRequest,
+    DeviceHistory,
     DeviceRecord,
     DirectoryEntry,
     OwnDevice,
@@ -201,6 +203,20 @@ class Directory:
         """Read from Redis, never the cache: login must not outlive a revocation."""
         raw = await self._redis.hget(redis_keys.principal_devices(principal_id), device_id)
         return None if raw is None else StoredDevice.model_validate_json(raw)
+
+    async def device_history(self, principal_id: str, device_id: str) -> DeviceHistory:
+        """A device of the principal, active or revoked (then with ``revoked_at``)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(redis_keys.principal_devices(principal_id), device_id)
+            pipe.hget(redis_keys.retired_devices(principal_id), device_id)
+            active, retired = await pipe.execute()
+        if active is not None:
+            return DeviceHistory(**StoredDevice.model_validate_json(active).public().model_dump())
+        if retired is not None:
+            record = json.loads(retired)
+            record.pop("name", None)
+            return DeviceHistory.model_validate(record)
+        raise NotFound(f"{device_id} is not a device of {principal_id}")
 
     async def reachable_devices(self, principals: Iterable[str]) -> dict[str, StoredDevice]:
         """Every active device behind these principals, organisations expanded to members."""

@@ -130,6 +130,12 @@ class DeviceRecord(WireModel):
     created_at: Timestamp
 
 
+class DeviceHistory(DeviceRecord):
+    """A device, active or revoked: what its signatures made before ``revoked_at`` still prove."""
+
+    revoked_at: Timestamp | None = None
+
+
 class OwnDevice(DeviceRecord):
     name: Text
 

@@ -45,6 +45,11 @@ def principal_devices(principal_id: str) -> str:
     return _principal(principal_id, "devices")
 
 
+def retired_devices(principal_id: str) -> str:
+    """Public keys of the principal's revoked devices, kept to verify what they signed."""
+    return _principal(principal_id, "retired")
+
+
 def enrollment_code(principal_id: str, code_digest: str) -> str:
     return _principal(principal_id, f"enroll:{code_digest}")
 

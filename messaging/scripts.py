@@ -30,6 +30,7 @@ class Scripts:
     enroll: AsyncScript
     claim: AsyncScript
     revoke: AsyncScript
+    retire: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis) -> Scripts:

@@ -22,6 +22,7 @@ from messaging.client import (
     ApiError,
     DeviceIdentity,
     LiaisonClient,
+    ReceivedMessage,
     SdkError,
     VerificationError,
 )
@@ -351,3 +352,20 @@ async def test_the_dossier_commands_of_the_cli(
     code, _, err = await liaison("dossier", "read", ins, "doc_absent")
     assert code == 1
     assert err.startswith("error: not_found: ")
+
+
+async def test_a_message_from_a_since_revoked_device_still_verifies(
+    client: TestClient[Request, Application], world: World, connect: Connect
+) -> None:
+    """What a device signed while active stays verifiable after its revocation."""
+    laptop, bob = await world.professional(), await world.professional()
+    sent = await connect(laptop).send([bob.principal], "Avant révocation", "signé avant")
+    response = await client.delete(f"/v1/devices/{laptop.device_id}", headers=laptop.headers)
+    assert response.status == 204
+    [message] = (await connect(bob).fetch()).events
+    assert isinstance(message, ReceivedMessage)
+    assert (message.id, message.body) == (sent.id, "signé avant")
+    history = await client.get(
+        f"/v1/directory/{laptop.principal}/devices/{laptop.device_id}", headers=bob.headers
+    )
+    assert (await history.json())["revoked_at"] is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from redis.asyncio import Redis
 
 from messaging import redis_keys
@@ -119,3 +121,15 @@ async def test_revoke_drops_tokens_and_queue(redis: Redis) -> None:
     assert revoked == 1
     assert await redis.exists(redis_keys.token(DEVICE, "t1"), QUEUE, SEEN) == 0
     assert await redis.hget(redis_keys.device(DEVICE), "revoked") == b"1"
+
+
+async def test_retire_keeps_the_public_record_with_its_revocation_time(redis: Redis) -> None:
+    scripts = Scripts.register(redis)
+    active, retired = redis_keys.principal_devices("rpps:1"), redis_keys.retired_devices("rpps:1")
+    await redis.hset(active, DEVICE, '{"id": "dev", "sign_key": "k"}')
+    keys = [active, retired]
+    assert await scripts.retire(keys=keys, args=[DEVICE, "2026-11-26T10:00:00.000Z"]) == 1
+    assert await scripts.retire(keys=keys, args=[DEVICE, "2026-11-26T10:00:01.000Z"]) == 0
+    assert await redis.hexists(active, DEVICE) == 0
+    record = json.loads(await redis.hget(retired, DEVICE) or b"{}")
+    assert record == {"id": "dev", "sign_key": "k", "revoked_at": "2026-11-26T10:00:00.000Z"}

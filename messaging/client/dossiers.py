@@ -243,7 +243,9 @@ class DossierClient:
             raise VerificationError(
                 "no_device_key", f"no content key was sealed to {self._device.identity.device_id}"
             )
-        content = await self._device._open_signed(answer.envelope, envelope, wrap)
+        content = await self._device._open_signed(
+            answer.envelope, envelope, wrap, answer.document.created_at
+        )
         return DossierDocument(
             summary,
             envelope.dossier,

@@ -152,7 +152,7 @@ class Receiver(DeviceSession):
         seen_key = f"{envelope.sender}/{envelope.id}"
         if seen_key in self._seen:
             return Duplicate(event.cursor)
-        content = await self._open_signed(event.envelope, envelope, event.key)
+        content = await self._open_signed(event.envelope, envelope, event.key, event.received_at)
         self._unacked[event.cursor] = seen_key
         while len(self._unacked) > SEEN_LIMIT:
             self._unacked.popitem(last=False)

@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 import aiohttp
@@ -154,11 +155,13 @@ class DeviceSession(HttpClient):
     # verification
 
     async def _open_signed(
-        self, raw: Mapping[str, Any], envelope: SignedEnvelope, wrap: str
+        self, raw: Mapping[str, Any], envelope: SignedEnvelope, wrap: str, accepted_at: str
     ) -> MessageContent:
         """Check ``raw`` (the envelope as relayed, parsed as ``envelope``) against its sender
-        device's directory entry, then open this device's key ``wrap`` and decrypt."""
-        device = await self._sender_device(envelope.sender, envelope.sender_device)
+        device's directory entry, then open this device's key ``wrap`` and decrypt.
+        ``accepted_at`` is when the server took the envelope in: a device revoked since still
+        vouches for what it signed before."""
+        device = await self._sender_device(envelope.sender, envelope.sender_device, accepted_at)
         try:
             crypto.verify_envelope(raw, crypto.b64u_decode(device.sign_key))
         except crypto.CryptoError as exc:
@@ -172,7 +175,9 @@ class DeviceSession(HttpClient):
                 "undecryptable", f"message {envelope.id} does not open: {exc}"
             ) from exc
 
-    async def _sender_device(self, sender: str, device_id: str) -> models.DeviceRecord:
+    async def _sender_device(
+        self, sender: str, device_id: str, accepted_at: str
+    ) -> models.DeviceRecord:
         for refresh in (False, True):
             try:
                 cached = await self._cached_entry(sender, refresh)
@@ -183,6 +188,22 @@ class DeviceSession(HttpClient):
             device = cached.devices.get(device_id)
             if device is not None:
                 return device
+        try:
+            past = parse(
+                models.DeviceHistory,
+                await self._authed(
+                    "GET", url_path("v1", "directory", sender, "devices", device_id)
+                ),
+            )
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+        else:
+            # Only its signing key is used, and only for what the server took in before the
+            # revocation: a revoked device can no longer send.
+            revoked = past.revoked_at
+            if past.owner == sender and revoked and _instant(accepted_at) <= _instant(revoked):
+                return past
         raise VerificationError(
             "unknown_sender_device", f"{device_id} is not an active device of {sender}"
         )
@@ -195,6 +216,10 @@ class DeviceSession(HttpClient):
             raise VerificationError(
                 "bad_server_signature", "the event is not signed by the server"
             ) from exc
+
+
+def _instant(timestamp: str) -> datetime:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
 
 
 def _check_entry(entry: models.DirectoryEntry) -> None:

@@ -23,6 +23,14 @@ async def lookup(request: web.Request) -> web.Response:
     return json_response(await request.app[DIRECTORY].entry(request.match_info["principal"]))
 
 
+async def device(request: web.Request) -> web.Response:
+    await caller(request)
+    found = await request.app[DIRECTORY].device_history(
+        request.match_info["principal"], request.match_info["device"]
+    )
+    return json_response(found)
+
+
 async def search(request: web.Request) -> web.Response:
     await caller(request)
     query = parse_query(request, SearchQuery)

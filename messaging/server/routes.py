@@ -125,6 +125,13 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        "/v1/directory/{principal}/devices/{device}",
+        directory.device,
+        "One device of a principal, revoked ones included (to verify what they signed)",
+        response=models.DeviceHistory,
+    ),
+    Route(
+        "GET",
         "/v1/server",
         directory.server_info,
         "The server's public keys",
