@@ -3,6 +3,9 @@ entries together; notify only once the change is committed; retry when the dossi
 
 from __future__ import annotations
 
+import asyncio
+import random
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,6 +18,8 @@ from dossier_link.policy import Actor, Decision, DossierState, notify_after
 from dossier_link.store import DossierStore, Snapshot
 
 MAX_ATTEMPTS = 8
+RETRY_STEP = 0.002
+"""Seconds: the first retry after a lost version check waits up to this, then twice as long."""
 
 
 class Notifier(Protocol):
@@ -120,17 +125,30 @@ class Changes:
     def __init__(self, store: DossierStore, notifier: Notifier) -> None:
         self.store = store
         self._notifier = notifier
+        # Weak values: a dossier's lock lives only while requests use it.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, ins: str) -> asyncio.Lock:
+        lock = self._locks.get(ins)
+        if lock is None:
+            lock = self._locks[ins] = asyncio.Lock()
+        return lock
 
     async def apply(self, ins: str, decide: Callable[[Snapshot], Change]) -> Change:
-        for _ in range(MAX_ATTEMPTS):
-            snapshot = await self.store.load(ins)
-            if snapshot is None:
-                raise DossierNotFound(f"no dossier for INS {ins}")
-            change = decide(snapshot)
-            if await self.commit(snapshot.version, change):
-                if change.refusal is not None:
-                    raise refusal(change.refusal.code, f"refused: {change.refusal.code}")
-                return change
+        # Within a process, changes to one dossier take turns: optimistic retries alone would
+        # thrash when many requests write at once. Across processes the version check decides,
+        # and a loser waits a random, growing moment before it reads again.
+        async with self._lock(ins):
+            for attempt in range(MAX_ATTEMPTS):
+                snapshot = await self.store.load(ins)
+                if snapshot is None:
+                    raise DossierNotFound(f"no dossier for INS {ins}")
+                change = decide(snapshot)
+                if await self.commit(snapshot.version, change):
+                    if change.refusal is not None:
+                        raise refusal(change.refusal.code, f"refused: {change.refusal.code}")
+                    return change
+                await asyncio.sleep(random.uniform(0, RETRY_STEP * 2**attempt))  # noqa: S311
         raise DossierBusy("the dossier is being changed by others; retry")
 
     async def commit(self, version: int, change: Change) -> bool:
