@@ -207,17 +207,8 @@ class DocumentRecord(StoredModel):
         )
 
     def summary(self) -> DocumentSummary:
-        return DocumentSummary(
-            id=self.id,
-            message_id=self.message_id,
-            author=self.author,
-            type=self.type,
-            title=self.title,
-            masked=self.masked,
-            hidden_from_holder_until=self.hidden_from_holder_until,
-            invisible_to_legal_representatives=self.invisible_to_legal_representatives,
-            created_at=self.created_at,
-        )
+        fields = DocumentSummary.model_fields
+        return DocumentSummary.model_validate(self.model_dump(include=set(fields)))
 
 
 # --- responses --------------------------------------------------------------------------------
