@@ -13,10 +13,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
     StrictBool,
     StringConstraints,
-    model_serializer,
 )
 
 from messaging import crypto
@@ -236,12 +234,6 @@ class DossierOutcome(WireModel):
     status: Literal["attached", "refused"]
     code: str | None = None
     document: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _without_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # DESIGN §4: `{status, code?, document?}`: an absent field is left out, not null.
-        data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if v is not None}
 
 
 class AcceptedResponse(WireModel):
