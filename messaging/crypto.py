@@ -29,6 +29,7 @@ CTX_AUTH: Final = "liaison/v1/auth"
 CTX_ENVELOPE: Final = "liaison/v1/envelope"
 CTX_CONTENT: Final = "liaison/v1/content"
 CTX_SERVER_EVENT: Final = "liaison/v1/server-event"
+CTX_LOG_CHECKPOINT: Final = "liaison/v1/log-checkpoint"
 
 KEY_BYTES: Final = 32
 NONCE_BYTES: Final = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
@@ -275,3 +276,41 @@ def sign_server_event(body: Mapping[str, Any], server_key: SigningKey) -> str:
 
 def verify_server_event(body: Mapping[str, Any], signature: str, server_public: bytes) -> None:
     verify(server_public, CTX_SERVER_EVENT, canonical_json(body), b64u_decode(signature))
+
+
+# --- access-log checkpoints ------------------------------------------------------------------
+
+CHECKPOINT_FIELDS: Final = frozenset({"ins", "seq", "head", "at"})
+_MAX_JSON_INTEGER: Final = 2**53 - 1
+
+
+def checkpoint_signing_bytes(checkpoint: Mapping[str, Any]) -> bytes:
+    """What the server signs: the canonical JSON of exactly ``{ins, seq, head, at}``.
+
+    Anything else is refused rather than signed or verified, so that a checkpoint means the same
+    to every implementation: no extra member rides along, ``seq`` is a JSON integer (never a
+    boolean or a float) and the three others are strings.
+    """
+    if set(checkpoint) != CHECKPOINT_FIELDS:
+        raise CryptoError(f"a checkpoint has exactly the members {sorted(CHECKPOINT_FIELDS)}")
+    seq = checkpoint["seq"]
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= _MAX_JSON_INTEGER:
+        raise CryptoError("a checkpoint's seq is an integer from 0 to 2^53-1")
+    if not all(isinstance(checkpoint[name], str) for name in ("ins", "head", "at")):
+        raise CryptoError("a checkpoint's ins, head and at are strings")
+    return canonical_json(dict(checkpoint))
+
+
+def sign_log_checkpoint(checkpoint: Mapping[str, Any], server_key: SigningKey) -> str:
+    return b64u_encode(server_key.sign(CTX_LOG_CHECKPOINT, checkpoint_signing_bytes(checkpoint)))
+
+
+def verify_log_checkpoint(
+    checkpoint: Mapping[str, Any], signature: str, server_public: bytes
+) -> None:
+    verify(
+        server_public,
+        CTX_LOG_CHECKPOINT,
+        checkpoint_signing_bytes(checkpoint),
+        b64u_decode(signature),
+    )

@@ -35,6 +35,15 @@ RECEIPT = {
 RECEIPT_SIGNATURE = (
     "v_-w7Gc4fF1uTkPPHLrvdXKSY75zIvt2OMnBaW7oCvxLwAEtSLP_5WtdxqYqoeW_k9m4nw3AecjYOrDr7q3rDA"
 )
+CHECKPOINT = {
+    "ins": "146026322000196",
+    "seq": 7,
+    "head": "5" * 64,
+    "at": "2026-11-26T08:00:02.000Z",
+}
+CHECKPOINT_SIGNATURE = (
+    "ScB19m1DFjTLb2mGDInf2cBmX_n9OO-GWwKPzE6v-3uEO541DCImATVMS4eRmgS8kSi91CgtU8JkwzjkT-zJDw"
+)
 
 
 def _envelope() -> dict[str, Any]:
@@ -81,6 +90,60 @@ def test_envelope_signature_known_answer() -> None:
 def test_server_event_signature_known_answer() -> None:
     assert crypto.sign_server_event(RECEIPT, SIGN) == RECEIPT_SIGNATURE
     crypto.verify_server_event(RECEIPT, RECEIPT_SIGNATURE, SIGN.public)
+
+
+def test_log_checkpoint_signature_known_answer() -> None:
+    assert crypto.checkpoint_signing_bytes(CHECKPOINT) == (
+        b'{"at":"2026-11-26T08:00:02.000Z","head":"' + b"5" * 64 + b'","ins":"146026322000196",'
+        b'"seq":7}'
+    )
+    assert crypto.sign_log_checkpoint(CHECKPOINT, SIGN) == CHECKPOINT_SIGNATURE
+    crypto.verify_log_checkpoint(CHECKPOINT, CHECKPOINT_SIGNATURE, SIGN.public)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("ins", "253072A07300443"),
+        ("seq", 6),
+        ("head", "6" * 64),
+        ("at", "2026-11-26T08:00:03.000Z"),
+    ],
+)
+def test_tampering_with_a_checkpoint_breaks_its_signature(field: str, value: Any) -> None:
+    with pytest.raises(crypto.CryptoError):
+        crypto.verify_log_checkpoint(
+            {**CHECKPOINT, field: value}, CHECKPOINT_SIGNATURE, SIGN.public
+        )
+
+
+@pytest.mark.parametrize(
+    "checkpoint",
+    [
+        {**CHECKPOINT, "extra": 1},
+        {k: v for k, v in CHECKPOINT.items() if k != "at"},
+        {**CHECKPOINT, "seq": 7.0},
+        {**CHECKPOINT, "seq": True},
+        {**CHECKPOINT, "seq": -1},
+        {**CHECKPOINT, "seq": 2**53},
+        {**CHECKPOINT, "head": None},
+    ],
+)
+def test_a_malformed_checkpoint_is_neither_signed_nor_verified(checkpoint: Any) -> None:
+    with pytest.raises(crypto.CryptoError):
+        crypto.sign_log_checkpoint(checkpoint, SIGN)
+    with pytest.raises(crypto.CryptoError):
+        crypto.verify_log_checkpoint(checkpoint, CHECKPOINT_SIGNATURE, SIGN.public)
+
+
+def test_a_checkpoint_signature_is_no_server_event_signature() -> None:
+    """Domain separation: the same bytes signed as a server event do not verify as a
+    checkpoint, and the reverse."""
+    as_event = crypto.sign_server_event(CHECKPOINT, SIGN)
+    with pytest.raises(crypto.CryptoError):
+        crypto.verify_log_checkpoint(CHECKPOINT, as_event, SIGN.public)
+    with pytest.raises(crypto.CryptoError):
+        crypto.verify_server_event(CHECKPOINT, CHECKPOINT_SIGNATURE, SIGN.public)
 
 
 def test_box_key_binding_known_answer() -> None:
