@@ -16,11 +16,11 @@ from typing import Any
 from dossier_link import policy
 from dossier_link.changes import Change, Changes, DossierSettings, tell_holder
 from dossier_link.errors import DossierRefused
-from dossier_link.identifiers import InvalidIns, validate_ins
 from dossier_link.models import DocumentRecord, utc
 from dossier_link.policy import Actor, Decision
 from dossier_link.store import Snapshot
 from messaging import crypto
+from messaging.identifiers import InvalidIns, validate_ins
 from messaging.models import DossierHeader, DossierOutcome
 
 DOSSIER_KEY = "dossier"

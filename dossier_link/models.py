@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from dossier_link.consent import ADULT_AGE, ConsentGiver, age_on
-from dossier_link.identifiers import InsNumber
 from dossier_link.policy import (
     DocumentState,
     DossierState,
@@ -19,11 +18,11 @@ from dossier_link.policy import (
     GrantLevel,
     Protection,
 )
-from messaging.models import PrincipalId, WireModel
+from messaging.identifiers import InsNumber
+from messaging.models import PrincipalId, ProfessionalId, WireModel
 
 Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
 Reason = Annotated[str, StringConstraints(strict=True, min_length=3, max_length=500)]
-Professional = Annotated[str, StringConstraints(strict=True, pattern=r"^rpps:[0-9]{11}$")]
 
 
 def utc(moment: datetime) -> str:
@@ -71,17 +70,17 @@ class ObjectionRequest(WireModel):
 
 
 class MedecinTraitantRequest(WireModel):
-    professional: Professional
+    professional: ProfessionalId
 
 
 class GrantRequest(WireModel):
-    professional: Professional
+    professional: ProfessionalId
     level: GrantLevel = "standard"
     basis: GrantBasis = "consent"
 
 
 class BanRequest(WireModel):
-    professional: Professional
+    professional: ProfessionalId
 
 
 class EmergencyOppositionRequest(WireModel):

@@ -24,7 +24,6 @@ from dossier_link.changes import (
 )
 from dossier_link.documents import DossierDocuments
 from dossier_link.errors import DossierExists, DossierNotFound, refusal
-from dossier_link.identifiers import InvalidIns, check_ins_birth_date, latest_birth_month
 from dossier_link.models import (
     AccessLog,
     ConsentRecord,
@@ -44,6 +43,7 @@ from dossier_link.policy import Actor, Decision
 from dossier_link.store import DossierStore, Snapshot
 from messaging import crypto
 from messaging.errors import InvalidRequest
+from messaging.identifiers import InvalidIns, check_ins_birth_date, latest_birth_month
 
 V = TypeVar("V")
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
-from dossier_link.identifiers import validate_rpps
 from messaging import redis_keys
 from messaging.cache import TtlCache
 from messaging.errors import InvalidRequest, NotFound, PrincipalExists, UnknownRecipient
+from messaging.identifiers import validate_rpps
 from messaging.models import (
     KIND_PREFIX,
     CreatePrincipalRequest,

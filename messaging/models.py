@@ -18,24 +18,22 @@ from pydantic import (
 )
 
 from messaging import crypto
+from messaging.identifiers import INS_PATTERN, RPPS_PATTERN
 
-PRINCIPAL_PATTERN = (
-    r"^(rpps:[0-9]{11}"
-    r"|org:[a-z0-9][a-z0-9-]{1,62}"
-    r"|app:[a-z0-9][a-z0-9-]{1,62}"
-    r"|patient:[0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{8})$"
-)
+_SLUG = r"[a-z0-9][a-z0-9-]{1,62}"
+PRINCIPAL_PATTERN = rf"^(rpps:{RPPS_PATTERN}|org:{_SLUG}|app:{_SLUG}|patient:{INS_PATTERN})$"
+PROFESSIONAL_PATTERN = rf"^rpps:{RPPS_PATTERN}$"
 DEVICE_PATTERN = r"^dev_[a-z2-7]{26}$"
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z$"
-INS_PATTERN = r"^[0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{8}$"
 B64U_PATTERN = r"^[A-Za-z0-9_-]*$"
 
 PrincipalId = Annotated[str, StringConstraints(strict=True, pattern=PRINCIPAL_PATTERN)]
+ProfessionalId = Annotated[str, StringConstraints(strict=True, pattern=PROFESSIONAL_PATTERN)]
 DeviceId = Annotated[str, StringConstraints(strict=True, pattern=DEVICE_PATTERN)]
 MessageId = Annotated[str, StringConstraints(strict=True, pattern=UUID_PATTERN)]
 Timestamp = Annotated[str, StringConstraints(strict=True, pattern=TIME_PATTERN)]
-Ins = Annotated[str, StringConstraints(strict=True, pattern=INS_PATTERN)]
+Ins = Annotated[str, StringConstraints(strict=True, pattern=rf"^{INS_PATTERN}$")]
 Cursor = Annotated[str, StringConstraints(strict=True, min_length=3, max_length=80)]
 Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
 

@@ -13,8 +13,8 @@ from typing import Any
 from pytest_aiohttp import AiohttpClient
 from redis.asyncio import Redis
 
-from dossier_link.identifiers import ins_key
 from messaging import crypto, redis_keys
+from messaging.identifiers import ins_key
 from messaging.models import DossierHeader
 from messaging.server.app import create_app
 from messaging.settings import Settings

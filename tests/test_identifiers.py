@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from dossier_link.identifiers import (
+from messaging.identifiers import (
     InsNumber,
     InvalidIns,
     InvalidRpps,

@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from dossier_link.identifiers import ins_key
 from messaging import crypto
 from messaging.client import AdminClient, ApiError, DeviceIdentity, LiaisonClient, enroll
+from messaging.identifiers import ins_key
 
 SETUP_CONCURRENCY = 32
 PATIENT_BIRTH = date(1960, 5, 17)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from dossier_link.identifiers import InvalidIns, validate_ins
 from dossier_link.models import (
     BanRequest,
     CloseRequest,
@@ -20,6 +19,7 @@ from dossier_link.models import (
 from dossier_link.policy import Actor
 from messaging.dossier_bridge import now
 from messaging.errors import InvalidRequest
+from messaging.identifiers import InvalidIns, validate_ins
 from messaging.server.appkeys import DOSSIER_BRIDGE, DOSSIERS
 from messaging.server.request import caller, json_response, parse, require_operator
 

@@ -1,6 +1,8 @@
 """Patient and professional identifiers: the INS (ID-1, ID-2) and the RPPS number (ID-3).
 
-Pure functions and pydantic annotated types; nothing here does I/O.
+Pure functions, patterns and pydantic annotated types; nothing here does I/O. Both the messaging
+core (principal ids, the dossier header) and ``dossier_link`` (the dossier's own rules) read
+identifiers, so they live here, below both.
 
 Interpretations:
 - ID-2: the birth *year* in the INS is always compared with ``birth_date``; only the month check
@@ -17,10 +19,16 @@ from typing import Annotated
 
 from pydantic import AfterValidator, StrictStr
 
-INS_PATTERN = r"[0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{8}"
+# Unanchored, to be composed into other patterns (the ``patient:`` and ``rpps:`` principals).
+INS_BODY_PATTERN = r"[0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{6}"
+"""The 13 first characters of an INS: sex and birth year, month, department (2A/2B for
+Corsica), then commune and order; the 2-digit key follows."""
+INS_PATTERN = INS_BODY_PATTERN + r"[0-9]{2}"
+RPPS_PATTERN = r"[0-9]{11}"
+
 _INS = re.compile(INS_PATTERN)
-_INS_FIRST13 = re.compile(r"[0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{6}")
-_RPPS = re.compile(r"[0-9]{11}")
+_INS_FIRST13 = re.compile(INS_BODY_PATTERN)
+_RPPS = re.compile(RPPS_PATTERN)
 _DIGITS = re.compile(r"[0-9]+")
 
 # Corsica's departments are letters in the INS; the key is computed on these numeric stand-ins.
