@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from dossier_link.access_log import chained
+from dossier_link.consent import Regime
 from dossier_link.errors import DossierBusy, DossierNotFound, refusal
-from dossier_link.models import DocumentRecord, DossierRecord, utc
+from dossier_link.models import DocumentRecord, DossierRecord
 from dossier_link.policy import Actor, Decision, DossierState, notify_after
 from dossier_link.store import DossierStore, Snapshot
+from messaging.timeutil import utc
 
 MAX_ATTEMPTS = 8
 RETRY_STEP = 0.002
@@ -38,7 +40,7 @@ class DeviceKeys(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class DossierSettings:
-    regime: str = "express"
+    regime: Regime = "express"
     emergency_duration: timedelta = timedelta(hours=24)
     hide_release: timedelta = timedelta(days=30)
     retention_after_close: timedelta = timedelta(days=3653)

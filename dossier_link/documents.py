@@ -12,11 +12,12 @@ from typing import Any
 
 from dossier_link import policy
 from dossier_link.changes import Change, Changes, DeviceKeys, DossierSettings, tell_holder
-from dossier_link.models import DocumentContent, DocumentList, DocumentPatch, utc
+from dossier_link.models import DocumentContent, DocumentList, DocumentPatch
 from dossier_link.policy import Actor
 from dossier_link.store import Snapshot
 from messaging import crypto
 from messaging.errors import InvalidRequest, NotFound
+from messaging.timeutil import utc
 
 
 class DossierDocuments:

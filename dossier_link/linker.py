@@ -16,14 +16,13 @@ from typing import Any
 from dossier_link import policy
 from dossier_link.changes import Change, Changes, DossierSettings, tell_holder
 from dossier_link.errors import DossierRefused
-from dossier_link.models import DocumentRecord, utc
+from dossier_link.models import DocumentRecord
 from dossier_link.policy import Actor, Decision
 from dossier_link.store import Snapshot
 from messaging import crypto
 from messaging.identifiers import InvalidIns, validate_ins
-from messaging.models import DossierHeader, DossierOutcome
-
-DOSSIER_KEY = "dossier"
+from messaging.models import DOSSIER_KEY, DossierHeader, DossierOutcome
+from messaging.timeutil import utc
 
 
 def document_id(sender: str, message_id: str) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from dossier_link.consent import ADULT_AGE, ConsentGiver, age_on
+from dossier_link.consent import ADULT_AGE, ConsentGiver, Regime, age_on
 from dossier_link.policy import (
     DocumentState,
     DossierState,
@@ -20,19 +20,10 @@ from dossier_link.policy import (
 )
 from messaging.identifiers import InsNumber
 from messaging.models import PrincipalId, ProfessionalId, WireModel
+from messaging.timeutil import parse_utc
 
 Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
 Reason = Annotated[str, StringConstraints(strict=True, min_length=3, max_length=500)]
-
-
-def utc(moment: datetime) -> str:
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
-
-
-def parse_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 # --- requests ---------------------------------------------------------------------------------
@@ -113,7 +104,7 @@ class ConsentRecord(StoredModel):
     representative: str | None = None
     holder_opinion: str | None = None
     collected_by: str | None = None
-    regime: Literal["express", "opt_out"]
+    regime: Regime
     at: str
 
 

@@ -27,6 +27,7 @@ from dossier_link.errors import DossierExists, DossierNotFound, refusal
 from dossier_link.models import (
     AccessLog,
     ConsentRecord,
+    ConsentRequest,
     CreateDossierRequest,
     DossierRecord,
     DossierSummary,
@@ -36,14 +37,13 @@ from dossier_link.models import (
     GrantRequest,
     GrantView,
     OperatorCreateDossierRequest,
-    parse_utc,
-    utc,
 )
 from dossier_link.policy import Actor, Decision
 from dossier_link.store import DossierStore, Snapshot
 from messaging import crypto
 from messaging.errors import InvalidRequest
 from messaging.identifiers import InvalidIns, check_ins_birth_date, latest_birth_month
+from messaging.timeutil import parse_utc, utc
 
 V = TypeVar("V")
 
@@ -71,21 +71,23 @@ class DossierService:
         self, actor: Actor, request: CreateDossierRequest, now: datetime
     ) -> DossierSummary:
         _check_birth_date(request.ins, request.birth_date)
-        given = request.consent
+        # The consent as given (every member None without one), judged and then recorded as is.
+        given = (
+            request.consent.model_dump()
+            if request.consent
+            else dict.fromkeys(ConsentRequest.model_fields)
+        )
         decision = consent.may_create(
             consent.ConsentRecordInput(
                 ins=request.ins,
                 protection=request.protection,
-                given_by=None if given is None else given.given_by,
-                name=None if given is None else given.name,
-                representative=None if given is None else given.representative,
-                holder_opinion=None if given is None else given.holder_opinion,
                 objection_registered=await self.store.objection(request.ins) is not None,
+                **given,
             ),
             actor,
             request.birth_date,
             now,
-            "opt_out" if self.settings.regime == "opt_out" else "express",
+            self.settings.regime,
         )
         if not decision.allowed:
             raise refusal(decision.code, f"the dossier cannot be created: {decision.code}")
@@ -94,19 +96,16 @@ class DossierService:
             request.birth_date,
             request.protection,
             ConsentRecord(
-                given_by=None if given is None else given.given_by,
-                name=None if given is None else given.name,
-                representative=None if given is None else given.representative,
-                holder_opinion=None if given is None else given.holder_opinion,
+                **given,
                 collected_by=actor.principal if actor.kind == "professional" else None,
-                regime="opt_out" if self.settings.regime == "opt_out" else "express",
+                regime=self.settings.regime,
                 at=utc(now),
             ),
             now,
         )
         change = Change(record)
         change.log(actor, "create", decision, now)
-        change.log(actor, "consent", decision, now, detail=given.given_by if given else None)
+        change.log(actor, "consent", decision, now, detail=given["given_by"])
         return await self._create(change, actor, now)
 
     async def create_by_operator(

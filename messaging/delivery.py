@@ -27,11 +27,16 @@ from messaging.mailbox import (
     message_item,
     server_event_fields,
 )
-from messaging.models import AcceptedResponse, DossierHeader, DossierOutcome, Envelope, Receipt
-from messaging.scripts import Call, Scripts
+from messaging.models import (
+    DOSSIER_KEY,
+    AcceptedResponse,
+    DossierHeader,
+    DossierOutcome,
+    Envelope,
+    Receipt,
+)
+from messaging.scripts import Call, Claim, Enqueue, Scripts
 from messaging.timeutil import now_ms, rfc3339
-
-DOSSIER_KEY = "dossier"
 
 
 class DossierLinker(Protocol):
@@ -133,7 +138,8 @@ class Delivery:
             ],
             args=[digest, "" if inline else payload, self._mailbox.limits.retention_ms],
         )
-        if int(claim[0]) == -1:
+        status = Claim(int(claim[0]))
+        if status is Claim.CONFLICT:
             raise IdConflict(f"message id {envelope.id} was already used for another envelope")
         if len(claim) > 1 and claim[1] is not None:
             return AcceptedResponse.model_validate_json(claim[1])
@@ -142,7 +148,7 @@ class Delivery:
             try:
                 await self._linker.check_exchange(caller.principal, envelope.dossier, people)
             except Exception:
-                if int(claim[0]) == 1:  # a first attempt: nothing of it is queued anywhere
+                if status is Claim.NEW:  # a first attempt: nothing of it is queued anywhere
                     await self._forget(caller.principal, envelope.id)
                 raise
 
@@ -166,7 +172,7 @@ class Delivery:
             else [Call.command("HSET", sent, "answer", answer.model_dump_json())]
         )
         enqueued = await self._mailbox.enqueue(items, also)
-        full = [done.device for done in enqueued if done.status == -1]
+        full = [done.device for done in enqueued if done.status is Enqueue.FULL]
         if full:
             await self._mailbox.withdraw(items, enqueued)
             await self._forget(caller.principal, envelope.id)

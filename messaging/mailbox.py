@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from messaging import crypto, redis_keys
 from messaging.errors import ForeignCursor, InvalidRequest
 from messaging.redis_text import fields_text, text
-from messaging.scripts import Call, Scripts, run
+from messaging.scripts import Call, Enqueue, Scripts, run
 from messaging.timeutil import now_ms
 
 _STREAM_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
@@ -47,8 +47,7 @@ class QueueItem:
 @dataclass(frozen=True, slots=True)
 class Enqueued:
     device: str
-    status: int
-    """1 queued, 0 already queued (a retry), -1 refused: the queue is full."""
+    status: Enqueue
     stream_id: str
 
 
@@ -125,7 +124,7 @@ class Mailbox:
             return []
         results = await run(self._redis, [*self._enqueue_calls(items), *also])
         return [
-            Enqueued(item.device, int(status), text(stream_id))
+            Enqueued(item.device, Enqueue(int(status)), text(stream_id))
             for item, (status, stream_id) in zip(items, results, strict=False)
         ]
 
@@ -157,7 +156,7 @@ class Mailbox:
                     [done.stream_id, item.item],
                 )
                 for item, done in zip(items, enqueued, strict=True)
-                if done.status == 1
+                if done.status is Enqueue.QUEUED
             ],
         )
 

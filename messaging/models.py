@@ -6,7 +6,7 @@ exact strings the client sent, because signatures cover the client's bytes, not 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -60,6 +60,13 @@ Signature = Annotated[str, _B64U, _b64u_of(crypto.SIGNATURE_BYTES)]
 Nonce = Annotated[str, _B64U, _b64u_of(crypto.NONCE_BYTES)]
 # A sealed box adds an ephemeral public key and a MAC (48 bytes) to the 32-byte content key.
 KeyWrap = Annotated[str, _B64U, _b64u_of(crypto.KEY_BYTES + 48)]
+
+DOSSIER_KEY: Final = "dossier"
+"""The reserved name in an envelope's ``keys``: the content key sealed to the dossier key."""
+CLOSE_AUTH_FAILED: Final = 4401
+"""WebSocket close code: the socket's authentication failed, or its device was revoked."""
+CLOSE_DISPLACED: Final = 4409
+"""WebSocket close code: a newer socket of the same device took over."""
 
 PrincipalKind = Literal["professional", "organisation", "application", "patient"]
 KIND_PREFIX: dict[str, str] = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 from importlib import resources
 from typing import Any
 
@@ -20,6 +21,26 @@ from redis.exceptions import NoScriptError
 
 def _source(name: str) -> str:
     return resources.files("messaging").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
+
+
+class Enqueue(IntEnum):
+    """What ``enqueue.lua`` did with one item."""
+
+    QUEUED = 1
+    DUPLICATE = 0
+    """Already in the queue: a retry."""
+    FULL = -1
+    """Refused: the queue holds its quota."""
+
+
+class Claim(IntEnum):
+    """What ``claim.lua`` found for a message id."""
+
+    NEW = 1
+    RETRY = 0
+    """The same envelope again; its answer follows when the first attempt finished."""
+    CONFLICT = -1
+    """The id was used for another envelope."""
 
 
 @dataclass(frozen=True, slots=True)

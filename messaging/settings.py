@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,7 +32,9 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(default=3600, ge=10)
     challenge_ttl_seconds: int = Field(default=60, ge=5)
     enrollment_code_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
-    dossier_regime: str = Field(default="express", pattern="^(express|opt_out)$")
+    # ``dossier_link.consent.Regime``, spelt again because the messaging core does not import
+    # the dossier package; mypy checks the two agree where the server hands it over.
+    dossier_regime: Literal["express", "opt_out"] = "express"
     """CR-5: ``express`` consent (L1111-14, 2020) by default; ``opt_out`` creation as a setting."""
     emergency_access_hours: float = Field(default=24.0, gt=0)
     hidden_from_holder_days: float = Field(default=30.0, gt=0)

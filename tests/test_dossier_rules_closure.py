@@ -10,9 +10,9 @@ from pytest_aiohttp import AiohttpClient
 from redis.asyncio import Redis
 
 from dossier_link.access_log import verify_chain
-from dossier_link.models import parse_utc
 from messaging import redis_keys
 from messaging.settings import Settings
+from messaging.timeutil import parse_utc
 from tests.dossiers import (
     attach_document,
     declare_mt,

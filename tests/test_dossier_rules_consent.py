@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from dossier_link.models import parse_utc
 from messaging import redis_keys
+from messaging.timeutil import parse_utc
 from tests.dossiers import (
     ADULT_BIRTH,
     dossier_call,

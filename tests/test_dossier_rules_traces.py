@@ -12,9 +12,9 @@ import pytest
 from redis.asyncio import Redis
 
 from dossier_link.access_log import entry_hash, verify_chain
-from dossier_link.models import parse_utc
 from messaging import crypto, redis_keys
 from messaging.redis_text import text
+from messaging.timeutil import parse_utc
 from tests.dossiers import (
     attach_document,
     ban_professional,

@@ -9,8 +9,8 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 from redis.asyncio import Redis
 
-from dossier_link.models import parse_utc
 from messaging.settings import Settings
+from messaging.timeutil import parse_utc
 from tests.dossiers import (
     attach_document,
     declare_mt,

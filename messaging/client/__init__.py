@@ -22,13 +22,12 @@ documents), ``admin`` (operator calls, enrollment), ``session`` (login, verified
 
 from messaging.client.admin import AdminClient, enroll
 from messaging.client.content import (
-    DOSSIER_KEY,
     Attachment,
     MessageContent,
     build_envelope,
     open_content,
 )
-from messaging.client.device import CLOSE_AUTH_FAILED, CLOSE_DISPLACED, LiaisonClient
+from messaging.client.device import LiaisonClient
 from messaging.client.dossiers import (
     DossierClient,
     DossierDocument,
@@ -60,6 +59,7 @@ from messaging.client.http import TRANSIENT_STATUSES
 from messaging.client.identity import DeviceIdentity
 from messaging.client.receiving import ACK_BATCH, SEEN_LIMIT
 from messaging.client.session import DIRECTORY_TTL
+from messaging.models import CLOSE_AUTH_FAILED, CLOSE_DISPLACED, DOSSIER_KEY
 
 __all__ = [
     "ACK_BATCH",

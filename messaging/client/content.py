@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from messaging import crypto, models
 from messaging.client.errors import VerificationError, validation_detail
-
-DOSSIER_KEY: Final = "dossier"
 
 
 class Attachment(NamedTuple):
@@ -124,7 +122,7 @@ def build_envelope(
         for device, box_key in box_keys.items()
     }
     if dossier_key is not None:
-        keys[DOSSIER_KEY] = crypto.b64u_encode(crypto.seal(content_key, dossier_key))
+        keys[models.DOSSIER_KEY] = crypto.b64u_encode(crypto.seal(content_key, dossier_key))
     envelope["signature"] = crypto.sign_envelope(envelope, sign_key)
     envelope["keys"] = keys
     return envelope

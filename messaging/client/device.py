@@ -10,7 +10,7 @@ import secrets
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from functools import cached_property
-from typing import Any, Final
+from typing import Any
 
 import aiohttp
 
@@ -30,9 +30,6 @@ from messaging.client.receiving import Duplicate, Receiver
 from messaging.timeutil import now_ms, rfc3339
 
 log = logging.getLogger(__name__)
-
-CLOSE_AUTH_FAILED: Final = 4401
-CLOSE_DISPLACED: Final = 4409
 
 
 class LiaisonClient(Receiver):
@@ -162,7 +159,7 @@ class LiaisonClient(Receiver):
                     close_code = ws.close_code
             except aiohttp.WSServerHandshakeError as exc:
                 if exc.status == 401:
-                    close_code = CLOSE_AUTH_FAILED
+                    close_code = models.CLOSE_AUTH_FAILED
                 elif exc.status not in TRANSIENT_STATUSES:
                     raise ApiError(exc.status, f"http_{exc.status}", exc.message, {}) from exc
             except ApiError as exc:
@@ -171,11 +168,11 @@ class LiaisonClient(Receiver):
             except (ServerUnreachable, aiohttp.ClientError, TimeoutError, OSError) as exc:
                 log.warning("stream: %s", exc or type(exc).__name__)
 
-            if close_code == CLOSE_DISPLACED:
+            if close_code == models.CLOSE_DISPLACED:
                 raise StreamDisplaced(
                     "displaced", "another connection of this device took over the stream"
                 )
-            if close_code == CLOSE_AUTH_FAILED:
+            if close_code == models.CLOSE_AUTH_FAILED:
                 auth_failures += 1
                 if auth_failures > 1:
                     raise SdkError("stream_auth_failed", "the stream refused a fresh token")

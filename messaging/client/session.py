@@ -11,7 +11,6 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 import aiohttp
@@ -21,6 +20,7 @@ from messaging.client.content import MessageContent, SignedEnvelope, open_conten
 from messaging.client.errors import ApiError, VerificationError
 from messaging.client.http import HttpClient, parse, url_path
 from messaging.client.identity import DeviceIdentity
+from messaging.timeutil import parse_utc
 
 DIRECTORY_TTL: Final = 300.0
 
@@ -202,7 +202,7 @@ class DeviceSession(HttpClient):
             # Only its signing key is used, and only for what the server took in before the
             # revocation: a revoked device can no longer send.
             revoked = past.revoked_at
-            if past.owner == sender and revoked and _instant(accepted_at) <= _instant(revoked):
+            if past.owner == sender and revoked and parse_utc(accepted_at) <= parse_utc(revoked):
                 return past
         raise VerificationError(
             "unknown_sender_device", f"{device_id} is not an active device of {sender}"
@@ -216,10 +216,6 @@ class DeviceSession(HttpClient):
             raise VerificationError(
                 "bad_server_signature", "the event is not signed by the server"
             ) from exc
-
-
-def _instant(timestamp: str) -> datetime:
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
 
 
 def _check_entry(entry: models.DirectoryEntry) -> None:

@@ -24,7 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from messaging.auth import Caller, bearer
 from messaging.errors import LiaisonError
 from messaging.mailbox import AckedMessage
-from messaging.models import StreamAck, StreamAuth
+from messaging.models import CLOSE_AUTH_FAILED, CLOSE_DISPLACED, StreamAck, StreamAuth
 from messaging.server.appkeys import AUTH, DELIVERY, MAILBOX, SOCKETS, WAKE_HUB
 from messaging.server.problems import validation_problem
 from messaging.wakeup import Listener
@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT = 5.0
 BATCH = 100
-CLOSE_AUTH_FAILED = 4401
-CLOSE_DISPLACED = 4409
 
 
 def _dumps(event: dict[str, Any]) -> str:
