@@ -125,7 +125,7 @@ def tell_holder(
 
 class Changes:
     def __init__(self, store: DossierStore, notifier: Notifier) -> None:
-        self.store = store
+        self._store = store
         self._notifier = notifier
         # Weak values: a dossier's lock lives only while requests use it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -142,7 +142,7 @@ class Changes:
         # and a loser waits a random, growing moment before it reads again.
         async with self._lock(ins):
             for attempt in range(MAX_ATTEMPTS):
-                snapshot = await self.store.load(ins)
+                snapshot = await self._store.load(ins)
                 if snapshot is None:
                     raise DossierNotFound(f"no dossier for INS {ins}")
                 change = decide(snapshot)
@@ -155,7 +155,7 @@ class Changes:
 
     async def commit(self, version: int, change: Change) -> bool:
         record, entries = with_chain(change.record, change.entries)
-        if not await self.store.commit(version, record, entries, change.documents):
+        if not await self._store.commit(version, record, entries, change.documents):
             return False
         change.record = record
         change.entries = entries

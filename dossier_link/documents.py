@@ -14,7 +14,7 @@ from dossier_link import policy
 from dossier_link.changes import Change, Changes, DeviceKeys, DossierSettings, tell_holder
 from dossier_link.models import DocumentContent, DocumentList, DocumentPatch
 from dossier_link.policy import Actor
-from dossier_link.store import Snapshot
+from dossier_link.store import DossierStore, Snapshot
 from messaging import crypto
 from messaging.errors import InvalidRequest, NotFound
 from messaging.timeutil import utc
@@ -24,12 +24,13 @@ class DossierDocuments:
     def __init__(
         self,
         changes: Changes,
+        store: DossierStore,
         device_keys: DeviceKeys,
         dossier_key: crypto.BoxKey,
         settings: DossierSettings,
     ) -> None:
         self._changes = changes
-        self._store = changes.store
+        self._store = store
         self._device_keys = device_keys
         self._dossier_key = dossier_key
         self._settings = settings

@@ -18,7 +18,7 @@ from dossier_link.changes import Change, Changes, DossierSettings, tell_holder
 from dossier_link.errors import DossierRefused
 from dossier_link.models import DocumentRecord
 from dossier_link.policy import Actor, Decision
-from dossier_link.store import Snapshot
+from dossier_link.store import DossierStore, Snapshot
 from messaging import crypto
 from messaging.identifiers import InvalidIns, validate_ins
 from messaging.models import DOSSIER_KEY, DossierHeader, DossierOutcome
@@ -33,9 +33,14 @@ def document_id(sender: str, message_id: str) -> str:
 
 class Linker:
     def __init__(
-        self, changes: Changes, settings: DossierSettings, dossier_key: crypto.BoxKey
+        self,
+        changes: Changes,
+        store: DossierStore,
+        settings: DossierSettings,
+        dossier_key: crypto.BoxKey,
     ) -> None:
         self._changes = changes
+        self._store = store
         self._settings = settings
         self._dossier_key = dossier_key
 
@@ -43,7 +48,7 @@ class Linker:
         self, sender: Actor, header: DossierHeader, people: Iterable[str], now: datetime
     ) -> None:
         """MS-2: refuse the whole message if the holder banned its sender or a recipient."""
-        snapshot = await self._changes.store.load(header.ins)
+        snapshot = await self._store.load(header.ins)
         if snapshot is None or snapshot.record.status != "open":
             return  # nothing to oppose with; ``attach`` refuses the attachment (W-1)
         state = snapshot.record.state(now)
@@ -79,12 +84,12 @@ class Linker:
             # ID-1: a mistyped INS names nobody's dossier; say so rather than "not found".
             await self._tell_sender_refused(sender, header, message_id, "invalid_ins", now)
             return DossierOutcome(status="refused", code="invalid_ins")
-        snapshot = await self._changes.store.load(header.ins)
+        snapshot = await self._store.load(header.ins)
         if snapshot is None:
             await self._tell_sender_refused(sender, header, message_id, "dossier_not_found", now)
             return DossierOutcome(status="refused", code="dossier_not_found")
         wrap_opens = self._opens(wrap)
-        if await self._changes.store.document(header.ins, doc_id) is not None:
+        if await self._store.document(header.ins, doc_id) is not None:
             return DossierOutcome(status="attached", document=doc_id)
         hidden_until = (
             utc(policy.holder_release_at(now, self._settings.hide_release))

@@ -1,6 +1,7 @@
 """The operations on a dossier (DESIGN §4, Dossier), each one decided by ``policy`` and logged:
 creation, the holder's management, emergency access, the access log, closure and purge. Its
-documents are ``documents.DossierDocuments``, reached as ``DossierService.documents``.
+documents are ``documents.DossierDocuments``, reached as ``DossierService.documents``, and the
+dossier side of linked messages is ``linker.Linker``, reached as ``DossierService.linker``.
 
 The store runs in-process behind this boundary (it could be split out as the certified host it
 stands for); nothing here knows HTTP.
@@ -24,6 +25,7 @@ from dossier_link.changes import (
 )
 from dossier_link.documents import DossierDocuments
 from dossier_link.errors import DossierExists, DossierNotFound, refusal
+from dossier_link.linker import Linker
 from dossier_link.models import (
     AccessLog,
     ConsentRecord,
@@ -63,7 +65,8 @@ class DossierService:
         self.store = store
         self.changes = Changes(store, notifier)
         self.settings = settings
-        self.documents = DossierDocuments(self.changes, device_keys, dossier_key, settings)
+        self.documents = DossierDocuments(self.changes, store, device_keys, dossier_key, settings)
+        self.linker = Linker(self.changes, store, settings, dossier_key)
 
     # --- creation (CR-1..CR-5) ----------------------------------------------------------------
 

@@ -1,10 +1,18 @@
-"""Where messaging meets the dossier store: principals become policy actors, notifications
-become server-signed events in device queues, a message's dossier header goes to the linker."""
+"""Where messaging meets the dossier store, one small adapter per role, each complete when built:
+
+- ``DossierActors``: principals of the directory become policy actors (the handlers' lookup);
+- ``DeviceNotifier``: dossier notifications become server-signed events in device queues
+  (``dossier_link.changes.Notifier``);
+- ``DirectoryDeviceKeys``: a reader's device keys, to re-seal a document for
+  (``dossier_link.changes.DeviceKeys``);
+- ``MessageLinker``: a message's dossier header goes to the dossier's linker, on behalf of its
+  sender (``messaging.delivery.DossierLinker``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from dossier_link.linker import Linker
@@ -14,17 +22,12 @@ from messaging.delivery import ServerEvents
 from messaging.directory import Directory
 from messaging.errors import NotFound
 from messaging.models import DossierHeader, DossierOutcome
+from messaging.timeutil import now
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-class DossierBridge:
-    def __init__(self, directory: Directory, events: ServerEvents) -> None:
+class DossierActors:
+    def __init__(self, directory: Directory) -> None:
         self._directory = directory
-        self._events = events
-        self.linker: Linker | None = None
 
     async def actor(self, principal: str) -> Actor:
         record = await self._directory.principal(principal)
@@ -39,26 +42,43 @@ class DossierBridge:
                 f"{principal} is not a registered principal", field="professional"
             ) from exc
 
-    # dossier_link.changes.Notifier
+
+class DeviceNotifier:
+    def __init__(self, directory: Directory, events: ServerEvents) -> None:
+        self._directory = directory
+        self._events = events
+
     async def notify(self, principals: Iterable[str], body: Mapping[str, Any], item: str) -> None:
         by_owner = await self._directory.devices(principals)
         devices = [device for found in by_owner.values() for device in found]
         await self._events.emit(devices, "notification", body, item)
 
-    # dossier_link.changes.DeviceKeys
+
+class DirectoryDeviceKeys:
+    def __init__(self, directory: Directory) -> None:
+        self._directory = directory
+
     async def box_keys(self, principal: str) -> dict[str, bytes]:
         found = (await self._directory.devices([principal]))[principal]
         return {d: crypto.b64u_decode(device.box_key) for d, device in found.items()}
 
-    # messaging.delivery.DossierLinker
+
+class MessageLinker:
+    def __init__(
+        self, actors: DossierActors, linker: Linker, clock: Callable[[], datetime] = now
+    ) -> None:
+        self._actors = actors
+        self._linker = linker
+        self._clock = clock
+
     async def check_exchange(
         self, sender: str, header: DossierHeader, people: Iterable[str]
     ) -> None:
-        assert self.linker is not None
-        await self.linker.check_exchange(await self.actor(sender), header, people, now())
+        actor = await self._actors.actor(sender)
+        await self._linker.check_exchange(actor, header, people, self._clock())
 
     async def attach(
         self, sender: str, envelope: Mapping[str, Any], header: DossierHeader
     ) -> DossierOutcome:
-        assert self.linker is not None
-        return await self.linker.attach(await self.actor(sender), envelope, header, now())
+        actor = await self._actors.actor(sender)
+        return await self._linker.attach(actor, envelope, header, self._clock())

@@ -87,8 +87,8 @@ async def run(redis: Redis, calls: Sequence[Call]) -> list[Any]:
         results: list[Any] = await pipe.execute(raise_on_error=False)
     unloaded = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
     if unloaded:
-        for script in {id(calls[i].script): calls[i].script for i in unloaded}.values():
-            assert script is not None
+        missing = {id(s): s for i in unloaded if (s := calls[i].script) is not None}
+        for script in missing.values():
             await redis.script_load(script.script)
         retried = await run(redis, [calls[i] for i in unloaded])
         for i, result in zip(unloaded, retried, strict=True):

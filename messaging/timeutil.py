@@ -13,6 +13,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
 
+def now() -> datetime:
+    """The wall clock as an aware datetime: what the dossier rules are decided at."""
+    return datetime.now(UTC)
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -65,17 +65,15 @@ class Listener:
 
 
 class WakeHub:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, on_invalidate: Sequence[Callable[[str], None]] = ()) -> None:
+        """``on_invalidate`` are called with each invalidation (``p:<principal>``,
+        ``d:<device>``, or ``*`` after a lost subscription, when any message may have been
+        missed)."""
         self._redis = redis
         self._listeners: defaultdict[str, set[Listener]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
-        self._invalidation_handlers: list[Callable[[str], None]] = []
-
-    def on_invalidate(self, handler: Callable[[str], None]) -> None:
-        """Call ``handler`` with each invalidation (``p:<principal>``, ``d:<device>``, or
-        ``*`` after a lost subscription, when any message may have been missed)."""
-        self._invalidation_handlers.append(handler)
+        self._invalidation_handlers = tuple(on_invalidate)
 
     async def invalidate(self, *subjects: str) -> None:
         for subject in subjects:

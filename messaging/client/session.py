@@ -57,7 +57,7 @@ class DeviceSession(HttpClient):
         async with self._login_lock:
             await self._login()
 
-    async def _login(self) -> None:
+    async def _login(self) -> str:
         device = self.identity.device_id
         challenge = parse(
             models.ChallengeResponse,
@@ -84,12 +84,12 @@ class DeviceSession(HttpClient):
         # Renew ahead of expiry, so that a request never starts with a token about to lapse.
         margin = min(60.0, answer.expires_in * 0.1)
         self._token_renew_at = time.monotonic() + answer.expires_in - margin
+        return answer.token
 
     async def _bearer(self) -> str:
         async with self._login_lock:
             if self._token is None or time.monotonic() >= self._token_renew_at:
-                await self._login()
-            assert self._token is not None
+                return await self._login()
             return self._token
 
     async def _relogin(self, rejected: str) -> None:

@@ -16,7 +16,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dossier_link.changes import DossierSettings
-from dossier_link.linker import Linker
 from dossier_link.service import DossierService
 from dossier_link.store import DossierStore
 from messaging import crypto
@@ -24,7 +23,12 @@ from messaging.auth import Authenticator
 from messaging.delivery import Delivery, ServerEvents
 from messaging.devices import Devices
 from messaging.directory import Directory
-from messaging.dossier_bridge import DossierBridge, now
+from messaging.dossier_bridge import (
+    DeviceNotifier,
+    DirectoryDeviceKeys,
+    DossierActors,
+    MessageLinker,
+)
 from messaging.mailbox import Mailbox, QueueLimits
 from messaging.models import ServerInfo
 from messaging.scripts import Scripts
@@ -34,7 +38,7 @@ from messaging.server.appkeys import (
     DELIVERY,
     DEVICES,
     DIRECTORY,
-    DOSSIER_BRIDGE,
+    DOSSIER_ACTORS,
     DOSSIERS,
     MAILBOX,
     METRICS,
@@ -50,6 +54,7 @@ from messaging.server.problems import problems_middleware
 from messaging.server.routes import ROUTES
 from messaging.server_keys import ServerSecrets, load_or_create
 from messaging.settings import Settings
+from messaging.timeutil import now
 from messaging.wakeup import WakeHub
 
 log = logging.getLogger(__name__)
@@ -123,32 +128,36 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
             QueueLimits(quota=settings.queue_quota, retention_ms=settings.retention_ms),
             secrets.cursor_key,
         )
-        hub = WakeHub(redis)
-        app[REDIS] = redis
-        app[DIRECTORY] = directory
-        app[MAILBOX] = mailbox
-        app[WAKE_HUB] = hub
-        app[AUTH] = Authenticator(
+        auth = Authenticator(
             redis,
             directory,
             admin_token=secrets.admin_token,
             token_ttl=settings.token_ttl_seconds,
             challenge_ttl=settings.challenge_ttl_seconds,
         )
+        hub = WakeHub(redis, on_invalidate=(directory.invalidate, auth.invalidate))
+        app[REDIS] = redis
+        app[DIRECTORY] = directory
+        app[MAILBOX] = mailbox
+        app[WAKE_HUB] = hub
+        app[AUTH] = auth
         app[DEVICES] = Devices(
             redis, scripts, directory, hub, code_ttl=settings.enrollment_code_ttl_seconds
         )
-        hub.on_invalidate(directory.invalidate)
-        hub.on_invalidate(app[AUTH].invalidate)
         events = ServerEvents(mailbox, secrets.sign)
-        bridge = DossierBridge(directory, events)
+        actors = DossierActors(directory)
         dossiers = DossierService(
-            DossierStore(redis), bridge, bridge, secrets.dossier, _dossier_settings(settings)
+            DossierStore(redis),
+            DeviceNotifier(directory, events),
+            DirectoryDeviceKeys(directory),
+            secrets.dossier,
+            _dossier_settings(settings),
         )
-        bridge.linker = Linker(dossiers.changes, dossiers.settings, secrets.dossier)
-        app[DOSSIER_BRIDGE] = bridge
+        app[DOSSIER_ACTORS] = actors
         app[DOSSIERS] = dossiers
-        app[DELIVERY] = Delivery(redis, scripts, directory, mailbox, events, bridge)
+        app[DELIVERY] = Delivery(
+            redis, scripts, directory, mailbox, events, MessageLinker(actors, dossiers.linker)
+        )
         await hub.start()
         purger = asyncio.create_task(_purge_loop(dossiers, settings.purge_interval_seconds))
         yield

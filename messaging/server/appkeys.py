@@ -12,7 +12,7 @@ from messaging.auth import Authenticator
 from messaging.delivery import Delivery
 from messaging.devices import Devices
 from messaging.directory import Directory
-from messaging.dossier_bridge import DossierBridge
+from messaging.dossier_bridge import DossierActors
 from messaging.mailbox import Mailbox
 from messaging.models import ServerInfo
 from messaging.server.metrics import Metrics
@@ -29,6 +29,6 @@ MAILBOX = web.AppKey("mailbox", Mailbox)
 DELIVERY = web.AppKey("delivery", Delivery)
 WAKE_HUB = web.AppKey("wake_hub", WakeHub)
 DOSSIERS = web.AppKey("dossiers", DossierService)
-DOSSIER_BRIDGE = web.AppKey("dossier_bridge", DossierBridge)
+DOSSIER_ACTORS = web.AppKey("dossier_actors", DossierActors)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse[bool]])
 METRICS = web.AppKey("metrics", Metrics)

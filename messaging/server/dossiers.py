@@ -17,16 +17,16 @@ from dossier_link.models import (
     OperatorCreateDossierRequest,
 )
 from dossier_link.policy import Actor
-from messaging.dossier_bridge import now
 from messaging.errors import InvalidRequest
 from messaging.identifiers import InvalidIns, validate_ins
-from messaging.server.appkeys import DOSSIER_BRIDGE, DOSSIERS
+from messaging.server.appkeys import DOSSIER_ACTORS, DOSSIERS
 from messaging.server.request import caller, json_response, parse, require_operator
+from messaging.timeutil import now
 
 
 async def _actor(request: web.Request) -> Actor:
     who = await caller(request)
-    return await request.app[DOSSIER_BRIDGE].actor(who.principal)
+    return await request.app[DOSSIER_ACTORS].actor(who.principal)
 
 
 def _ins(request: web.Request) -> str:
@@ -63,7 +63,7 @@ async def summary(request: web.Request) -> web.Response:
 async def set_medecin_traitant(request: web.Request) -> web.Response:
     actor = await _actor(request)
     body = await parse(request, MedecinTraitantRequest)
-    professional = await request.app[DOSSIER_BRIDGE].known_actor(body.professional)
+    professional = await request.app[DOSSIER_ACTORS].known_actor(body.professional)
     service = request.app[DOSSIERS]
     return json_response(
         await service.set_medecin_traitant(actor, _ins(request), professional, now())
@@ -73,7 +73,7 @@ async def set_medecin_traitant(request: web.Request) -> web.Response:
 async def grant(request: web.Request) -> web.Response:
     actor = await _actor(request)
     body = await parse(request, GrantRequest)
-    grantee = await request.app[DOSSIER_BRIDGE].known_actor(body.professional)
+    grantee = await request.app[DOSSIER_ACTORS].known_actor(body.professional)
     result = await request.app[DOSSIERS].grant(actor, _ins(request), grantee, body, now())
     return json_response(result, 201)
 
