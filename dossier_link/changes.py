@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from dossier_link.access_log import chained
 from dossier_link.consent import Regime
 from dossier_link.errors import DossierBusy, DossierNotFound, refusal
-from dossier_link.models import DocumentRecord, DossierRecord
+from dossier_link.models import DocumentRecord, DossierRecord, LogEntry
 from dossier_link.policy import Actor, Decision, DossierState, notify_after
 from dossier_link.store import DossierStore, Snapshot
 from messaging.timeutil import utc
@@ -91,13 +91,13 @@ class Change:
 
 def with_chain(
     record: DossierRecord, entries: list[dict[str, Any]]
-) -> tuple[DossierRecord, list[dict[str, Any]]]:
+) -> tuple[DossierRecord, list[LogEntry]]:
     """Chain ``entries`` after the record's log head; the record carries the new head."""
     head, seq, chained_entries = record.log_head, record.log_seq, []
     for fields in entries:
         seq += 1
-        entry = chained(head, seq, fields)
-        head = entry["hash"]
+        entry = LogEntry.model_validate(chained(head, seq, fields))
+        head = entry.hash
         chained_entries.append(entry)
     return record.model_copy(update={"log_head": head, "log_seq": seq}), chained_entries
 
@@ -158,9 +158,8 @@ class Changes:
         if not await self._store.commit(version, record, entries, change.documents):
             return False
         change.record = record
-        change.entries = entries
         # A notification is numbered by the log entry it follows, so a retry never repeats it.
-        last_seq = entries[-1]["seq"] if entries else record.log_seq
+        last_seq = entries[-1].seq if entries else record.log_seq
         for number, notice in enumerate(change.notices):
             await self.notify_directly(
                 notice.principals,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from dossier_link.consent import ADULT_AGE, ConsentGiver, Regime, age_on
 from dossier_link.policy import (
+    Basis,
     DocumentState,
     DossierState,
     DossierStatus,
@@ -19,7 +20,7 @@ from dossier_link.policy import (
     Protection,
 )
 from messaging.identifiers import InsNumber
-from messaging.models import PrincipalId, ProfessionalId, WireModel
+from messaging.models import PrincipalId, ProfessionalId, Timestamp, WireModel
 from messaging.timeutil import parse_utc
 
 Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
@@ -254,9 +255,54 @@ class EmergencyAccessResponse(WireModel):
     expires_at: str
 
 
+Hash = Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9a-f]{64}$")]
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+def _optional() -> Any:
+    return Field(default=None, exclude_if=_is_none)
+
+
+def _absent_not_null(schema: dict[str, Any]) -> None:
+    # A member that does not apply is left out, never sent as null: the schema says so.
+    for prop in schema.get("properties", {}).values():
+        options = prop.pop("anyOf", None)
+        if options is not None:
+            prop.update(next(o for o in options if o.get("type") != "null"))
+            prop.pop("default", None)
+
+
+class LogEntry(WireModel):
+    """One entry of a dossier's access log (TR-1, TR-2), exactly as stored and hashed: ``hash``
+    is SHA-256 over the canonical JSON of every other member present (``access_log``), so a
+    member that does not apply is absent, never null."""
+
+    model_config = ConfigDict(json_schema_extra=_absent_not_null)
+
+    seq: int = Field(ge=1)
+    prev: Hash
+    hash: Hash
+    at: Timestamp
+    actor: str = Field(description="A principal, or `operator` or `system`.")
+    action: str
+    outcome: Literal["allowed", "refused"]
+    reason: str = Field(description="The rules' reason code (`ok` when allowed).")
+    basis: Basis | None = _optional()
+    target: str | None = _optional()
+    detail: str | None = _optional()
+    document: str | None = _optional()
+    message: str | None = _optional()
+    expires_at: Timestamp | None = _optional()
+    purge_at: Timestamp | None = _optional()
+    closed_at: Timestamp | None = _optional()
+
+
 class AccessLog(WireModel):
     scope: Literal["all", "own"]
-    entries: list[dict[str, Any]]
+    entries: list[LogEntry]
     chain_ok: bool | None = Field(
         default=None, description="The server's own check of the chain (for scope all)."
     )

@@ -370,18 +370,16 @@ class DossierService:
         entries = await self.store.log(ins)
         if policy.log_visibility(actor, snapshot.record.state(now)) == "own":
             return AccessLog(
-                scope="own", entries=[e for e in entries if e.get("actor") == actor.principal]
+                scope="own", entries=[e for e in entries if e.actor == actor.principal]
             )
         # The chain proves every entry and link; the dossier's recorded head proves none of the
         # newest entries was dropped.
-        last = entries[-1] if entries else {}
-        complete = (
-            last.get("hash") == snapshot.record.log_head
-            and last.get("seq") == snapshot.record.log_seq
+        complete = bool(entries) and (entries[-1].hash, entries[-1].seq) == (
+            snapshot.record.log_head,
+            snapshot.record.log_seq,
         )
-        return AccessLog(
-            scope="all", entries=entries, chain_ok=verify_chain(entries).ok and complete
-        )
+        chain = verify_chain([e.model_dump() for e in entries])
+        return AccessLog(scope="all", entries=entries, chain_ok=chain.ok and complete)
 
     # --- closure and purge (CR-6) -------------------------------------------------------------
 

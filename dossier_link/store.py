@@ -15,7 +15,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from dossier_link.models import DocumentRecord, DossierRecord
+from dossier_link.models import DocumentRecord, DossierRecord, LogEntry
 from messaging import redis_keys
 from messaging.redis_text import text
 
@@ -51,7 +51,7 @@ class DossierStore:
         self,
         version: int,
         record: DossierRecord,
-        entries: Sequence[dict[str, Any]],
+        entries: Sequence[LogEntry],
         documents: Sequence[DocumentRecord] = (),
     ) -> bool:
         ins = record.ins
@@ -65,7 +65,7 @@ class DossierStore:
             version,
             record.model_dump_json(),
             len(entries),
-            *(_dumps(e) for e in entries),
+            *(e.model_dump_json() for e in entries),
         ]
         for document in documents:
             args += [document.id, document.model_dump_json()]
@@ -84,9 +84,9 @@ class DossierStore:
         records = [DocumentRecord.model_validate_json(r) for r in raw if r is not None]
         return sorted(records, key=lambda d: (d.created_at, d.id))
 
-    async def log(self, ins: str) -> list[dict[str, Any]]:
+    async def log(self, ins: str) -> list[LogEntry]:
         raw = await self._redis.lrange(redis_keys.dossier_log(ins), 0, -1)
-        return [json.loads(entry) for entry in raw]
+        return [LogEntry.model_validate_json(entry) for entry in raw]
 
     # --- opt-out objections (CR-5) ------------------------------------------------------------
 
