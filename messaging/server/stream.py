@@ -32,6 +32,7 @@ from messaging.wakeup import Listener
 log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT = 5.0
+_ENDS = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
 BATCH = 100
 
 
@@ -55,17 +56,21 @@ async def _first_frame_auth(ws: web.WebSocketResponse, app: web.Application) -> 
         return None
 
 
-async def _guarded(ws: web.WebSocketResponse, work: Awaitable[None]) -> None:
-    """Run ``work``; a failure closes the socket with a close code, never an HTTP answer (the
-    connection is no longer HTTP once upgraded)."""
+Close = tuple[int, bytes]
+"""A close code and its reason."""
+
+
+async def _closed_on_failure(work: Awaitable[Close | None]) -> Close | None:
+    """Run ``work``; a failure becomes a close code, never an HTTP answer (the connection is no
+    longer HTTP once upgraded)."""
     try:
-        await work
+        return await work
     except (RedisConnectionError, RedisTimeoutError):
         # The client reconnects and gets every unacked event again: nothing is lost.
-        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"store unavailable")
+        return WSCloseCode.TRY_AGAIN_LATER, b"store unavailable"
     except Exception:
         log.exception("stream failed")
-        await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
+        return WSCloseCode.INTERNAL_ERROR, b"internal error"
 
 
 async def _pump_events(
@@ -74,7 +79,8 @@ async def _pump_events(
     who: Caller,
     listener: Listener,
     delivered: dict[str, AckedMessage],
-) -> None:
+) -> Close | None:
+    """Send events as they are queued until the socket closes or must close (then its code)."""
     mailbox = app[MAILBOX]
     after: str | None = None
     drained = False
@@ -92,10 +98,9 @@ async def _pump_events(
             drained = True
         if await listener.next_signal():
             if listener.revoked:
-                await ws.close(code=CLOSE_AUTH_FAILED, message=b"device revoked")
-            else:
-                await ws.close(code=CLOSE_DISPLACED, message=b"displaced by a newer connection")
-            return
+                return CLOSE_AUTH_FAILED, b"device revoked"
+            return CLOSE_DISPLACED, b"displaced by a newer connection"
+    return None
 
 
 async def _on_frame(
@@ -125,30 +130,60 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     who = await app[AUTH].authenticate(token) if token is not None else None
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=256 * 1024)
     await ws.prepare(request)
-    await _guarded(ws, _serve(ws, app, who))
+    close = await _closed_on_failure(_serve(ws, app, who))
+    if close is not None:
+        await ws.close(code=close[0], message=close[1])
     return ws
 
 
-async def _serve(ws: web.WebSocketResponse, app: web.Application, who: Caller | None) -> None:
+async def _serve(
+    ws: web.WebSocketResponse, app: web.Application, who: Caller | None
+) -> Close | None:
     if who is None:
         who = await _first_frame_auth(ws, app)
         if who is None:
-            return
+            return None
     app[SOCKETS].add(ws)
     hub = app[WAKE_HUB]
     with hub.listen(who.device, secrets.token_hex(8)) as listener:
         await hub.claim(listener)
         # What this socket delivered and is not yet acked: its acks need no lookup.
         delivered: dict[str, AckedMessage] = {}
-        pump = asyncio.create_task(_guarded(ws, _pump_events(ws, app, who, listener, delivered)))
+        pump = asyncio.create_task(
+            _closed_on_failure(_pump_events(ws, app, who, listener, delivered))
+        )
         try:
-            async for message in ws:
-                if message.type == WSMsgType.TEXT:
-                    await _on_frame(ws, app, who, message.data, delivered)
+            return await _read_frames(ws, app, who, delivered, pump)
         finally:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
+
+
+async def _read_frames(
+    ws: web.WebSocketResponse,
+    app: web.Application,
+    who: Caller,
+    delivered: dict[str, AckedMessage],
+    pump: asyncio.Task[Close | None],
+) -> Close | None:
+    """Handle the client's frames until the client closes, or until the pump ends; then the
+    pump's close code is returned for this task to close with. Closed from the pump's task
+    while this one reads, aiohttp would drop the connection before the client's close reply,
+    and the client would see 1006 instead of the code (4409 must stop a displaced client)."""
+    while True:
+        receive = asyncio.ensure_future(ws.receive())
+        await asyncio.wait((receive, pump), return_when=asyncio.FIRST_COMPLETED)
+        if not receive.done():
+            receive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await receive
+            return pump.result()
+        message = receive.result()
+        if message.type == WSMsgType.TEXT:
+            await _on_frame(ws, app, who, message.data, delivered)
+        elif message.type in _ENDS:
+            return None
 
 
 async def close_all(app: web.Application) -> None:
