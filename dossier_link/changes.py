@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from dossier_link.access_log import chained
+from dossier_link.checkpoints import CheckpointSigner
 from dossier_link.consent import Regime
 from dossier_link.errors import DossierBusy, DossierNotFound, refusal
 from dossier_link.models import DocumentRecord, DossierRecord, LogEntry
@@ -51,6 +52,9 @@ class DossierSettings:
 class Notice:
     principals: frozenset[str]
     body: dict[str, Any]
+    with_checkpoint: bool = True
+    """Carry the log's signed checkpoint after this change (DESIGN §4), so that the holder
+    keeps proof of the log's state; left out for whoever may have no right on the dossier."""
 
 
 @dataclass
@@ -79,10 +83,12 @@ class Change:
             }
         )
 
-    def notify(self, principals: Iterable[str], event: str, **body: Any) -> None:
+    def notify(
+        self, principals: Iterable[str], event: str, *, with_checkpoint: bool = True, **body: Any
+    ) -> None:
         targets = frozenset(principals)
         if targets:
-            self.notices.append(Notice(targets, {"event": event, **body}))
+            self.notices.append(Notice(targets, {"event": event, **body}, with_checkpoint))
 
     def refuse(self, decision: Decision) -> Change:
         self.refusal = decision
@@ -124,9 +130,12 @@ def tell_holder(
 
 
 class Changes:
-    def __init__(self, store: DossierStore, notifier: Notifier) -> None:
+    def __init__(
+        self, store: DossierStore, notifier: Notifier, checkpoints: CheckpointSigner
+    ) -> None:
         self._store = store
         self._notifier = notifier
+        self._checkpoints = checkpoints
         # Weak values: a dossier's lock lives only while requests use it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -160,11 +169,17 @@ class Changes:
         change.record = record
         # A notification is numbered by the log entry it follows, so a retry never repeats it.
         last_seq = entries[-1].seq if entries else record.log_seq
+        checkpoint = (
+            self._checkpoints.sign(record.ins, record.log_seq, record.log_head).model_dump()
+            if any(notice.with_checkpoint for notice in change.notices)
+            else None
+        )
         for number, notice in enumerate(change.notices):
+            body = {**notice.body, "ins": record.ins}
+            if notice.with_checkpoint:
+                body["checkpoint"] = checkpoint
             await self.notify_directly(
-                notice.principals,
-                {**notice.body, "ins": record.ins},
-                f"n:{record.ins}:{last_seq}:{number}",
+                notice.principals, body, f"n:{record.ins}:{last_seq}:{number}"
             )
         return True
 

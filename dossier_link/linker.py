@@ -123,9 +123,12 @@ class Linker:
             change.log(sender, "write", decision, now, document=doc_id, message=message_id)
             outcome.clear()
             if not decision.allowed:
+                # RD-12: the refused author may have no right on this dossier; its checkpoint
+                # would tell them that it exists and how long its log is.
                 change.notify(
                     [sender.principal],
                     "dossier.link_refused",
+                    with_checkpoint=False,
                     message_id=message_id,
                     code=decision.code,
                     at=utc(now),

@@ -19,8 +19,9 @@ from dossier_link.policy import (
     GrantLevel,
     Protection,
 )
+from messaging import crypto
 from messaging.identifiers import InsNumber
-from messaging.models import PrincipalId, ProfessionalId, Timestamp, WireModel
+from messaging.models import Ins, PrincipalId, ProfessionalId, Signature, Timestamp, WireModel
 from messaging.timeutil import parse_utc
 
 Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
@@ -300,9 +301,32 @@ class LogEntry(WireModel):
     closed_at: Timestamp | None = _optional()
 
 
+class LogCheckpoint(WireModel):
+    """The server's signed word that at ``at`` the log of ``ins`` ended at entry ``seq``, whose
+    hash is ``head`` (DESIGN §4). ``signature`` covers the four other members
+    (``crypto.sign_log_checkpoint``)."""
+
+    ins: Ins
+    seq: int = Field(ge=1, le=2**53 - 1)
+    head: Hash
+    at: Timestamp
+    signature: Signature
+
+    def body(self) -> dict[str, Any]:
+        """The signed members: ``{ins, seq, head, at}``."""
+        return self.model_dump(exclude={"signature"})
+
+    def verify(self, server_key: bytes) -> None:
+        """Raise ``crypto.CryptoError`` unless the server key signed this checkpoint."""
+        crypto.verify_log_checkpoint(self.body(), self.signature, server_key)
+
+
 class AccessLog(WireModel):
     scope: Literal["all", "own"]
     entries: list[LogEntry]
     chain_ok: bool | None = Field(
         default=None, description="The server's own check of the chain (for scope all)."
+    )
+    checkpoint: LogCheckpoint = Field(
+        description="The latest signed checkpoint of the whole log, whatever the scope."
     )

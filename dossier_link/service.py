@@ -23,6 +23,7 @@ from dossier_link.changes import (
     Notifier,
     tell_holder,
 )
+from dossier_link.checkpoints import CheckpointSigner
 from dossier_link.documents import DossierDocuments
 from dossier_link.errors import DossierExists, DossierNotFound, refusal
 from dossier_link.linker import Linker
@@ -60,10 +61,12 @@ class DossierService:
         notifier: Notifier,
         device_keys: DeviceKeys,
         dossier_key: crypto.BoxKey,
+        checkpoints: CheckpointSigner,
         settings: DossierSettings,
     ) -> None:
         self.store = store
-        self.changes = Changes(store, notifier)
+        self.changes = Changes(store, notifier, checkpoints)
+        self._checkpoints = checkpoints
         self.settings = settings
         self.documents = DossierDocuments(self.changes, store, device_keys, dossier_key, settings)
         self.linker = Linker(self.changes, store, settings, dossier_key)
@@ -367,19 +370,24 @@ class DossierService:
                 return change.refuse(decision)
 
             await self.changes.apply(ins, refuse)
-        entries = await self.store.log(ins)
-        if policy.log_visibility(actor, snapshot.record.state(now)) == "own":
-            return AccessLog(
-                scope="own", entries=[e for e in entries if e.actor == actor.principal]
-            )
-        # The chain proves every entry and link; the dossier's recorded head proves none of the
-        # newest entries was dropped.
+        current, entries = await self.store.load_with_log(ins)
+        if current is None:
+            raise DossierNotFound(f"no dossier for INS {ins}")
+        # The checkpoint signs the recorded head, read with the entries: a log damaged in the
+        # store then fails against it, on the server (chain_ok) and for every reader.
+        record = current.record
+        checkpoint = self._checkpoints.sign(ins, record.log_seq, record.log_head)
+        if policy.log_visibility(actor, record.state(now)) == "own":
+            own = [e for e in entries if e.actor == actor.principal]
+            return AccessLog(scope="own", entries=own, checkpoint=checkpoint)
         complete = bool(entries) and (entries[-1].hash, entries[-1].seq) == (
-            snapshot.record.log_head,
-            snapshot.record.log_seq,
+            record.log_head,
+            record.log_seq,
         )
         chain = verify_chain([e.model_dump() for e in entries])
-        return AccessLog(scope="all", entries=entries, chain_ok=chain.ok and complete)
+        return AccessLog(
+            scope="all", entries=entries, chain_ok=chain.ok and complete, checkpoint=checkpoint
+        )
 
     # --- closure and purge (CR-6) -------------------------------------------------------------
 

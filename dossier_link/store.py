@@ -30,6 +30,12 @@ class Snapshot:
     version: int
 
 
+def _snapshot(state: bytes | str | None, version: bytes | str | None) -> Snapshot | None:
+    if state is None or version is None:
+        return None
+    return Snapshot(DossierRecord.model_validate_json(state), int(text(version)))
+
+
 def _dumps(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -42,10 +48,7 @@ class DossierStore:
 
     async def load(self, ins: str) -> Snapshot | None:
         raw = await self._redis.hmget(redis_keys.dossier(ins), ["state", "version"])
-        state, version = raw[0], raw[1]
-        if state is None or version is None:
-            return None
-        return Snapshot(DossierRecord.model_validate_json(state), int(text(version)))
+        return _snapshot(raw[0], raw[1])
 
     async def commit(
         self,
@@ -84,9 +87,14 @@ class DossierStore:
         records = [DocumentRecord.model_validate_json(r) for r in raw if r is not None]
         return sorted(records, key=lambda d: (d.created_at, d.id))
 
-    async def log(self, ins: str) -> list[LogEntry]:
-        raw = await self._redis.lrange(redis_keys.dossier_log(ins), 0, -1)
-        return [LogEntry.model_validate_json(entry) for entry in raw]
+    async def load_with_log(self, ins: str) -> tuple[Snapshot | None, list[LogEntry]]:
+        """The dossier and its whole log, read together (one transaction on the dossier's tag):
+        the log ends exactly at the record's head, which a checkpoint then signs."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hmget(redis_keys.dossier(ins), ["state", "version"])
+            pipe.lrange(redis_keys.dossier_log(ins), 0, -1)
+            (state, version), raw = await pipe.execute()
+        return _snapshot(state, version), [LogEntry.model_validate_json(entry) for entry in raw]
 
     # --- opt-out objections (CR-5) ------------------------------------------------------------
 

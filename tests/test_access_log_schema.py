@@ -12,9 +12,11 @@ from redis.asyncio import Redis
 
 from dossier_link.access_log import GENESIS
 from dossier_link.changes import Change, Changes
+from dossier_link.checkpoints import CheckpointSigner
 from dossier_link.models import ConsentRecord, DossierRecord
 from dossier_link.policy import Actor, Decision
 from dossier_link.store import DossierStore
+from messaging import crypto
 from tests.dossiers import dossier_call, dossier_cast, open_emergency, stored_log
 from tests.support import World
 
@@ -60,7 +62,8 @@ async def test_an_entry_outside_the_schema_is_never_written(redis: Redis) -> Non
         created_at=at,
         log_head=GENESIS,
     )
-    changes = Changes(DossierStore(redis), _NoNotices())
+    signer = CheckpointSigner(crypto.SigningKey.generate(), lambda: datetime.now(UTC))
+    changes = Changes(DossierStore(redis), _NoNotices(), signer)
     assert await changes.commit(0, Change(record))
     change = Change(record)
     holder = Actor(principal=record.holder, kind="patient")

@@ -46,8 +46,10 @@ def server(args: argparse.Namespace, identity: client.DeviceIdentity | None = No
 
 
 def device(args: argparse.Namespace) -> client.LiaisonClient:
+    """This device, keeping its access-log checkpoints beside its key file."""
     identity = client.DeviceIdentity.load(args.key_file)
-    return client.LiaisonClient(server(args, identity), identity)
+    checkpoints = client.CheckpointStore.beside(args.key_file)
+    return client.LiaisonClient(server(args, identity), identity, checkpoints=checkpoints)
 
 
 def admin(args: argparse.Namespace) -> client.AdminClient:

@@ -1,4 +1,4 @@
-"""The ``dossier`` commands (DESIGN §4, Dossier), ``admin dossier create`` and ``verify-log``.
+"""The ``dossier`` commands (DESIGN §4, Dossier) and ``admin dossier create``.
 
 Every check is the SDK's: a document is printed only once its author's signature verified and it
 decrypted, and an access log is verified here, never on the server's word.
@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar, get_args
 
-from dossier_link.access_log import ChainCheck
 from dossier_link.consent import ConsentGiver
 from dossier_link.models import DocumentSummary, DossierSummary
 from dossier_link.policy import GrantBasis, GrantLevel, Protection
 from messaging import client
 from messaging.cli import _common as common
+from messaging.cli.verify_log import checkpoint_line, verdict_line
 
 T = TypeVar("T")
 
@@ -112,14 +111,6 @@ def _save_attachments(read: client.DossierDocument, directory: str) -> list[Path
             handle.write(attachment.data)
         saved.append(path)
     return saved
-
-
-def _chain_line(check: ChainCheck, scope: str = "all") -> str:
-    if not check.ok:
-        return f"chain broken at seq {check.broken_at}: {check.reason}"
-    if scope == "own":
-        return f"own entries verified: {check.entries} entries (links run through others')"
-    return f"chain verified: {check.entries} entries"
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -246,7 +237,9 @@ def _log(args: argparse.Namespace) -> int:
             for e in log.entries
         ]
         print(common.table(("SEQ", "AT", "ACTOR", "ACTION", "OUTCOME", "ON"), rows))
-        print(_chain_line(log.check, log.scope))
+        print(verdict_line(log.check, log.failure, log.scope))
+        if log.ok:
+            print(checkpoint_line(log.checkpoint, kept=None))
     if log.server_chain_ok is not None and log.server_chain_ok != log.ok:
         print(
             f"warning: the server claimed chain_ok={str(log.server_chain_ok).lower()}",
@@ -265,28 +258,6 @@ def _object(args: argparse.Namespace) -> int:
     _call(args, lambda d: d.set_objection(args.ins, objected))
     message = f"objection to a dossier for {args.ins} {'registered' if objected else 'withdrawn'}"
     return _done(args, message, {"ins": args.ins, "objected": objected})
-
-
-def _verify_log(args: argparse.Namespace) -> int:
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
-    try:
-        document = json.loads(text)
-    except ValueError as exc:
-        raise client.SdkError("bad_log", f"{args.file} is not JSON: {exc}") from exc
-    check = client.verify_saved_log(document)
-    scope = document.get("scope", "all") if isinstance(document, dict) else "all"
-    if args.json:
-        common.print_json(
-            {
-                "verified": check.ok,
-                "entries": check.entries,
-                "broken_at": check.broken_at,
-                "reason": check.reason,
-            }
-        )
-    else:
-        print(_chain_line(check, scope))
-    return 0 if check.ok else 1
 
 
 # --- parser -----------------------------------------------------------------------------------
@@ -358,8 +329,3 @@ def register(commands: common.Subcommands, admin_commands: common.Subcommands) -
     operator_create.add_argument("ins", metavar="INS")
     operator_create.add_argument("--birth-date", required=True, metavar="YYYY-MM-DD")
     operator_create.add_argument("--protection", choices=get_args(Protection))
-
-    verify = common.command(
-        commands, "verify-log", "verify a saved access log offline (exit 1 if broken)", _verify_log
-    )
-    verify.add_argument("file", metavar="FILE", help="the log's JSON ('-': stdin)")

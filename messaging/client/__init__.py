@@ -4,7 +4,8 @@ and use the patient's dossier (DMP) through ``LiaisonClient.dossiers``.
 Everything the server relays is checked here before the caller sees it: directory entries (each
 device's box key must be signed by its sign key), envelopes (signed by the sender's device,
 content opened with this device's box key), server events (signed by the server key), dossier
-documents (like envelopes) and dossier access logs (hash chain verified locally).
+documents (like envelopes) and dossier access logs (hash chain and signed checkpoints verified
+locally, against the checkpoints this device keeps: ``checkpoints``, ``log_check``).
 
 An event that fails a check is handed to the caller as an ``InvalidEvent`` instead of being
 raised or dropped: the other events of the batch stay usable, and since it is *not* acked by the
@@ -17,10 +18,12 @@ was handed over but not acked is shown again, because the caller never confirmed
 Modules: ``errors`` (the ``SdkError`` tree), ``identity`` (device keys and key file),
 ``content`` (plaintext and envelopes), ``events`` (results), ``http`` (requests and problem
 documents), ``admin`` (operator calls, enrollment), ``session`` (login, verified directory),
-``receiving`` (fetch, ack, event checks), ``device`` (``LiaisonClient``), ``dossiers``.
+``receiving`` (fetch, ack, event checks), ``device`` (``LiaisonClient``), ``dossiers``,
+``log_check`` (an access log against checkpoints), ``checkpoints`` (the checkpoints kept).
 """
 
 from messaging.client.admin import AdminClient, enroll
+from messaging.client.checkpoints import CheckpointStore
 from messaging.client.content import (
     Attachment,
     MessageContent,
@@ -31,9 +34,9 @@ from messaging.client.device import LiaisonClient
 from messaging.client.dossiers import (
     DossierClient,
     DossierDocument,
+    SavedLog,
     VerifiedAccessLog,
-    verify_entries,
-    verify_saved_log,
+    parse_checkpoint,
 )
 from messaging.client.errors import (
     ApiError,
@@ -57,6 +60,7 @@ from messaging.client.events import (
 )
 from messaging.client.http import TRANSIENT_STATUSES
 from messaging.client.identity import DeviceIdentity
+from messaging.client.log_check import LogFailure, LogVerdict, verify_entries, verify_log
 from messaging.client.receiving import ACK_BATCH, SEEN_LIMIT
 from messaging.client.session import DIRECTORY_TTL
 from messaging.models import CLOSE_AUTH_FAILED, CLOSE_DISPLACED, DOSSIER_KEY
@@ -73,6 +77,7 @@ __all__ = [
     "ApiError",
     "Attachment",
     "BacklogDrained",
+    "CheckpointStore",
     "DeviceIdentity",
     "DossierClient",
     "DossierDocument",
@@ -80,11 +85,14 @@ __all__ = [
     "IdentityFileError",
     "InvalidEvent",
     "LiaisonClient",
+    "LogFailure",
+    "LogVerdict",
     "MessageContent",
     "ReceivedEvent",
     "ReceivedMessage",
     "ReceivedNotification",
     "ReceivedReceipt",
+    "SavedLog",
     "SdkError",
     "SendResult",
     "ServerUnreachable",
@@ -96,6 +104,7 @@ __all__ = [
     "build_envelope",
     "enroll",
     "open_content",
+    "parse_checkpoint",
     "verify_entries",
-    "verify_saved_log",
+    "verify_log",
 ]

@@ -3,8 +3,9 @@
 Nothing the server says about a document or the access log is taken on trust. A document is
 opened like a received message: its author's envelope signature is checked against the
 directory, the envelope must be the one of the document asked for, and the content key sealed
-to this device opens it. The access log's hash chain is verified here, whatever the server's
-own ``chain_ok`` says.
+to this device opens it. The access log is verified here, whatever the server's own
+``chain_ok`` says: its hash chain, and the server's signed checkpoints (``log_check``), the one
+served with it and those this device kept (``checkpoints``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
-from dossier_link.access_log import ChainCheck, entry_hash, verify_chain
+from dossier_link.access_log import ChainCheck
 from dossier_link.models import (
     AccessLog,
     BanRequest,
@@ -32,14 +33,16 @@ from dossier_link.models import (
     EmergencyAccessResponse,
     EmergencyOppositionRequest,
     GrantRequest,
+    LogCheckpoint,
     MedecinTraitantRequest,
     ObjectionRequest,
 )
 from dossier_link.policy import GrantBasis, GrantLevel, Protection
-from messaging import models
+from messaging import crypto, models
 from messaging.client.content import MessageContent, SignedEnvelope, attachments_wire
 from messaging.client.errors import SdkError, VerificationError, validation_detail
 from messaging.client.http import parse, request_body, url_path
+from messaging.client.log_check import LogFailure, LogVerdict, verify_log
 
 if TYPE_CHECKING:
     from messaging.client.session import DeviceSession
@@ -75,61 +78,87 @@ class DossierDocument:
 
 @dataclass(frozen=True, slots=True)
 class VerifiedAccessLog:
-    """The access log with this client's own check of it (``check``); ``server_chain_ok`` is
-    only what the server claimed."""
+    """The access log with this client's own check of it: the chain (``check``) and the
+    checkpoints (``failure`` names what did not verify); ``server_chain_ok`` is only what the
+    server claimed."""
 
     scope: Literal["all", "own"]
     entries: list[dict[str, Any]]
     check: ChainCheck
     server_chain_ok: bool | None
+    checkpoint: LogCheckpoint
+    """The signed checkpoint served with the log: keep it as proof of the log's state."""
+    failure: LogFailure | None = None
 
     @property
     def ok(self) -> bool:
-        return self.check.ok
+        return self.check.ok and self.failure is None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "scope": self.scope,
             "entries": self.entries,
-            "verified": self.check.ok,
+            "checkpoint": self.checkpoint.model_dump(),
+            "verified": self.ok,
             "broken_at": self.check.broken_at,
             "reason": self.check.reason,
+            "failure": None if self.failure is None else self.failure.as_dict(),
             "server_chain_ok": self.server_chain_ok,
         }
 
 
-def verify_entries(
-    entries: Sequence[Mapping[str, Any]], scope: Literal["all", "own"] = "all"
-) -> ChainCheck:
-    """``verify_chain`` for a whole log. A log of one's ``own`` entries has gaps where other
-    people's entries were left out, so only each entry's own hash and the order are checked."""
-    if scope == "all":
-        return verify_chain(entries)
-    previous = 0
-    for entry in entries:
-        seq = entry.get("seq")
-        if not isinstance(seq, int) or seq <= previous:
-            return ChainCheck(
-                False, len(entries), seq if isinstance(seq, int) else None, "sequence"
-            )
-        if entry.get("hash") != entry_hash(entry):
-            return ChainCheck(False, len(entries), seq, "entry hash")
-        previous = seq
-    return ChainCheck(True, len(entries))
+@dataclass(frozen=True, slots=True)
+class SavedLog:
+    """A log saved as JSON: the bare ``entries`` list, or an access-log answer (``dossier log
+    --json`` or ``GET …/access-log``), whose ``scope`` and ``checkpoint`` then apply."""
+
+    entries: list[dict[str, Any]]
+    scope: Literal["all", "own"]
+    checkpoint: LogCheckpoint | None
+
+    @classmethod
+    def parse(cls, document: Any) -> SavedLog:
+        scope: Any = "all"
+        checkpoint = None
+        if isinstance(document, dict):
+            scope = document.get("scope", "all")
+            if document.get("checkpoint") is not None:
+                checkpoint = parse_checkpoint(document["checkpoint"], "the log's checkpoint")
+            document = document.get("entries")
+        if scope not in ("all", "own"):
+            raise SdkError("bad_log", f"unknown log scope {scope!r}")
+        if not isinstance(document, list) or not all(isinstance(e, dict) for e in document):
+            raise SdkError("bad_log", "not an access log: expected a list of entries or {entries}")
+        return cls(document, scope, checkpoint)
+
+    def verify(
+        self,
+        *,
+        kept: Sequence[LogCheckpoint] = (),
+        server_key: bytes | None = None,
+        ins: str | None = None,
+    ) -> LogVerdict:
+        return verify_log(
+            self.entries,
+            self.scope,
+            ins=ins,
+            served=self.checkpoint,
+            kept=kept,
+            server_key=server_key,
+        )
 
 
-def verify_saved_log(document: Any) -> ChainCheck:
-    """Check a saved access log offline: the ``entries`` list alone, or the whole answer of
-    ``GET /v1/dossiers/{ins}/access-log`` (whose ``scope`` then applies)."""
-    scope: Any = "all"
-    if isinstance(document, dict):
-        scope = document.get("scope", "all")
-        document = document.get("entries")
-    if scope not in ("all", "own"):
-        raise SdkError("bad_log", f"unknown log scope {scope!r}")
-    if not isinstance(document, list) or not all(isinstance(e, dict) for e in document):
-        raise SdkError("bad_log", "not an access log: expected a list of entries or {entries}")
-    return verify_entries(document, scope)
+def parse_checkpoint(document: Any, what: str = "the checkpoint") -> LogCheckpoint:
+    """A checkpoint as saved: the object itself, or any document carrying it as
+    ``checkpoint`` (a log answer, a notification) or ``notification.checkpoint`` (an event)."""
+    if isinstance(document, dict) and isinstance(document.get("notification"), dict):
+        document = document["notification"]
+    if isinstance(document, dict) and isinstance(document.get("checkpoint"), dict):
+        document = document["checkpoint"]
+    try:
+        return LogCheckpoint.model_validate(document)
+    except ValidationError as exc:
+        raise SdkError("bad_checkpoint", f"{what} is malformed: {validation_detail(exc)}") from exc
 
 
 class DossierClient:
@@ -274,11 +303,26 @@ class DossierClient:
     # traces
 
     async def access_log(self, ins: str) -> VerifiedAccessLog:
-        """The log, with its chain verified here (TR-2)."""
+        """The log, verified here (TR-2): its chain, the checkpoint served with it, and every
+        checkpoint this device kept of the dossier. A log that verifies settles them into the
+        served one; one that does not leaves them as they were."""
         raw = await self._call("GET", ins, "access-log")
         answer = parse(AccessLog, raw)
         # Checked on the entries as received (their schema is checked above), not re-encoded.
         entries: list[dict[str, Any]] = raw["entries"]
+        server_key = await self._device.server_key()
+        kept = self._device.checkpoints.kept(ins)
+        served = SavedLog(entries, answer.scope, answer.checkpoint)
+        verdict = served.verify(kept=kept, server_key=server_key, ins=ins)
+        if verdict.ok and verdict.checkpoint is not None:
+            self._device.checkpoints.settle(
+                kept, verdict.checkpoint, crypto.b64u_encode(server_key)
+            )
         return VerifiedAccessLog(
-            answer.scope, entries, verify_entries(entries, answer.scope), answer.chain_ok
+            answer.scope,
+            entries,
+            verdict.chain,
+            answer.chain_ok,
+            answer.checkpoint,
+            verdict.failure,
         )

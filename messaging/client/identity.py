@@ -24,6 +24,24 @@ class _IdentityFile(models.WireModel):
     box_secret: models.Key32
 
 
+def write_private(target: Path, text: str) -> None:
+    """Replace ``target`` atomically with ``text``, readable by its owner only (0600)."""
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    os.chmod(target, 0o600)
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceIdentity:
     """An enrolled device: where it is enrolled, as whom, and its two secret key pairs."""
@@ -45,20 +63,7 @@ class DeviceIdentity:
             sign_seed=crypto.b64u_encode(self.keys.sign.seed),
             box_secret=crypto.b64u_encode(self.keys.box.secret),
         )
-        temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                os.fchmod(handle.fileno(), 0o600)
-                handle.write(document.model_dump_json(indent=2) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                temporary.unlink()
-            raise
-        os.chmod(target, 0o600)
+        write_private(target, document.model_dump_json(indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> DeviceIdentity:

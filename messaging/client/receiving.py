@@ -17,7 +17,9 @@ from typing import Any, Final
 import aiohttp
 from pydantic import ValidationError
 
-from messaging import models
+from dossier_link.models import LogCheckpoint
+from messaging import crypto, models
+from messaging.client.checkpoints import CheckpointStore
 from messaging.client.content import SignedEnvelope
 from messaging.client.errors import SdkError, VerificationError, validation_detail
 from messaging.client.events import (
@@ -51,8 +53,9 @@ class Receiver(DeviceSession):
         identity: DeviceIdentity,
         *,
         session: aiohttp.ClientSession | None = None,
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
-        super().__init__(base_url, identity, session=session)
+        super().__init__(base_url, identity, session=session, checkpoints=checkpoints)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._unacked: OrderedDict[str, str] = OrderedDict()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -190,4 +193,31 @@ class Receiver(DeviceSession):
         name = event.notification.get("event")
         if not isinstance(name, str):
             raise VerificationError("malformed_event", "a notification names no event")
+        if "checkpoint" in event.notification:
+            await self._keep_checkpoint(event.notification)
         return ReceivedNotification(event.cursor, name, dict(event.notification))
+
+    async def _keep_checkpoint(self, notification: dict[str, Any]) -> None:
+        """A dossier notification carries the log's checkpoint after its entry: keep it, so
+        that the next read of that log is checked against it."""
+        checkpoint = LogCheckpoint.model_validate(notification["checkpoint"])
+        if checkpoint.ins != notification.get("ins"):
+            raise VerificationError(
+                "checkpoint_other_dossier",
+                f"a notification about {notification.get('ins')} carries a checkpoint of "
+                f"{checkpoint.ins}",
+            )
+        server_key = await self.server_key()
+        try:
+            checkpoint.verify(server_key)
+        except crypto.CryptoError as exc:
+            raise VerificationError(
+                "checkpoint_forged",
+                f"the checkpoint of seq {checkpoint.seq} is not signed by the server key",
+            ) from exc
+        if not self.checkpoints.add(checkpoint, crypto.b64u_encode(server_key)):
+            raise VerificationError(
+                "checkpoint_conflict",
+                f"the server signed two different logs of {checkpoint.ins} at seq "
+                f"{checkpoint.seq}; both checkpoints are kept",
+            )

@@ -16,6 +16,7 @@ from typing import Any, Final
 import aiohttp
 
 from messaging import crypto, models
+from messaging.client.checkpoints import CheckpointStore
 from messaging.client.content import MessageContent, SignedEnvelope, open_content
 from messaging.client.errors import ApiError, VerificationError
 from messaging.client.http import HttpClient, parse, url_path
@@ -41,9 +42,12 @@ class DeviceSession(HttpClient):
         identity: DeviceIdentity,
         *,
         session: aiohttp.ClientSession | None = None,
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
         super().__init__(base_url, session)
         self.identity = identity
+        self.checkpoints = checkpoints or CheckpointStore()
+        """The access-log checkpoints this device keeps (in memory unless given a file)."""
         self._token: str | None = None
         self._token_renew_at = 0.0
         self._login_lock = asyncio.Lock()
@@ -208,8 +212,12 @@ class DeviceSession(HttpClient):
             "unknown_sender_device", f"{device_id} is not an active device of {sender}"
         )
 
+    async def server_key(self) -> bytes:
+        """The server's Ed25519 public key: it signs events and log checkpoints."""
+        return crypto.b64u_decode((await self.server_info()).sign_key)
+
     async def _verify_server_signature(self, body: Any, signature: str) -> None:
-        server_key = crypto.b64u_decode((await self.server_info()).sign_key)
+        server_key = await self.server_key()
         try:
             crypto.verify_server_event(body, signature, server_key)
         except crypto.CryptoError as exc:

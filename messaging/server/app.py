@@ -16,6 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dossier_link.changes import DossierSettings
+from dossier_link.checkpoints import CheckpointSigner
 from dossier_link.service import DossierService
 from dossier_link.store import DossierStore
 from messaging import crypto
@@ -151,6 +152,7 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
             DeviceNotifier(directory, events),
             DirectoryDeviceKeys(directory),
             secrets.dossier,
+            CheckpointSigner(secrets.sign, now),
             _dossier_settings(settings),
         )
         app[DOSSIER_ACTORS] = actors
