@@ -17,16 +17,17 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from messaging import redis_keys
+from messaging.supervision import Backoff, keep_running
 
 log = logging.getLogger(__name__)
 
-_WAKE = b"w"
 _CLAIM = b"c:"
-_RETRY_SECONDS = 0.5
+RESUBSCRIBE_FIRST = 0.1
+RESUBSCRIBE_CAP = 5.0
+"""Seconds between attempts to subscribe again, doubling from the first up to the cap: a
+Redis back from a restart is found within seconds."""
 
 
 class Listener:
@@ -74,6 +75,7 @@ class WakeHub:
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._invalidation_handlers = tuple(on_invalidate)
+        self._backoff = Backoff(RESUBSCRIBE_FIRST, RESUBSCRIBE_CAP)
 
     async def invalidate(self, *subjects: str) -> None:
         for subject in subjects:
@@ -96,7 +98,10 @@ class WakeHub:
         return sum(len(group) for group in self._listeners.values())
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="liaison-wakeup")
+        self._task = asyncio.create_task(
+            keep_running("wake-up subscription", self._listen, self._backoff, log),
+            name="liaison-wakeup",
+        )
         await asyncio.wait_for(self._subscribed.wait(), 10)
 
     async def stop(self) -> None:
@@ -141,27 +146,25 @@ class WakeHub:
             for listener in group:
                 listener.wake.set()
 
-    async def _run(self) -> None:
-        while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.psubscribe(redis_keys.WAKE_PATTERN)
-                await pubsub.subscribe(redis_keys.INVALIDATE_CHANNEL)
-                self._subscribed.set()
-                # Messages sent while we were not subscribed are lost: everyone re-reads.
-                self._wake_all()
-                self._invalidated("*")
-                while True:
-                    message = await pubsub.get_message(timeout=None)
-                    if message is None:
-                        continue
-                    if message["type"] == "pmessage":
-                        self._dispatch(message["channel"], message["data"])
-                    elif message["type"] == "message":
-                        self._invalidated(message["data"].decode())
-            except (RedisConnectionError, RedisTimeoutError, OSError):
-                log.warning("wake-up subscription lost; resubscribing")
-                await asyncio.sleep(_RETRY_SECONDS)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    async def _listen(self) -> None:
+        """One subscription, from subscribing until it fails (``keep_running`` starts another)."""
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.psubscribe(redis_keys.WAKE_PATTERN)
+            await pubsub.subscribe(redis_keys.INVALIDATE_CHANNEL)
+            self._backoff.reset()
+            self._subscribed.set()
+            # Messages sent while we were not subscribed are lost: everyone re-reads.
+            self._wake_all()
+            self._invalidated("*")
+            while True:
+                message = await pubsub.get_message(timeout=None)
+                if message is None:
+                    continue
+                if message["type"] == "pmessage":
+                    self._dispatch(message["channel"], message["data"])
+                elif message["type"] == "message":
+                    self._invalidated(message["data"].decode())
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -12,8 +13,6 @@ from importlib import metadata
 
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dossier_link.changes import DossierSettings
 from dossier_link.checkpoints import CheckpointSigner
@@ -55,6 +54,7 @@ from messaging.server.problems import problems_middleware
 from messaging.server.routes import ROUTES
 from messaging.server_keys import ServerSecrets, load_or_create
 from messaging.settings import Settings
+from messaging.supervision import Backoff, keep_running
 from messaging.timeutil import now
 from messaging.wakeup import WakeHub
 
@@ -62,6 +62,10 @@ log = logging.getLogger(__name__)
 
 REDIS_POOL_TIMEOUT = 5.0
 """Seconds a command waits for a free connection before the request fails with 503."""
+
+PURGE_RETRY_FIRST = 1.0
+PURGE_RETRY_CAP = 300.0
+"""Seconds before the purge runs again after a failure, doubling up to the cap."""
 
 # Room for the JSON around the largest envelope; the exact limit is checked per request.
 _BODY_SLACK = 64 * 1024
@@ -84,15 +88,11 @@ def _dossier_settings(settings: Settings) -> DossierSettings:
     )
 
 
-async def _purge_loop(dossiers: DossierService, interval: float) -> None:
+async def _purge_after(dossiers: DossierService, interval: float) -> None:
     """CR-6: purge closed dossiers past their retention. Every process may run it: the purge of
     one dossier is one versioned script, so two processes never purge twice."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await dossiers.purge_due(now())
-        except (RedisConnectionError, RedisTimeoutError):
-            log.warning("dossier purge skipped: Redis unreachable")
+    await asyncio.sleep(interval)
+    await dossiers.purge_due(now())
 
 
 def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.Application:
@@ -161,7 +161,15 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
             redis, scripts, directory, mailbox, events, MessageLinker(actors, dossiers.linker)
         )
         await hub.start()
-        purger = asyncio.create_task(_purge_loop(dossiers, settings.purge_interval_seconds))
+        purger = asyncio.create_task(
+            keep_running(
+                "dossier purge",
+                functools.partial(_purge_after, dossiers, settings.purge_interval_seconds),
+                Backoff(PURGE_RETRY_FIRST, PURGE_RETRY_CAP),
+                log,
+            ),
+            name="liaison-purge",
+        )
         yield
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
