@@ -258,7 +258,7 @@ async def test_verify_log_fails_naming_the_seq(
     saved = _write(tmp_path / "log.json", log.as_dict())
     cp = _write(tmp_path / "cp.json", checkpoint)
     server_key = crypto.b64u_encode(await _server_key(world))
-    command = ["verify-log", saved, "--checkpoint", cp, "--server-key", server_key]
+    command = ["verify-log", saved, "--checkpoint", cp, "--server-key=" + server_key]
     command += ["--key-file", str(tmp_path / "none.json")]
 
     assert main(command) == 1
@@ -288,7 +288,7 @@ async def test_verify_log_passes_a_grown_log_against_an_older_checkpoint(
     cp = _write(tmp_path / "cp.json", older.model_dump())
     server_key = crypto.b64u_encode(await _server_key(world))
 
-    command = ["verify-log", saved, "--checkpoint", cp, "--server-key", server_key]
+    command = ["verify-log", saved, "--checkpoint", cp, "--server-key=" + server_key]
     assert main([*command, "--key-file", str(tmp_path / "none.json")]) == 0
     out = capsys.readouterr().out
     assert f"chain verified: {len(log.entries)} entries" in out
@@ -326,7 +326,7 @@ async def test_a_saved_log_edited_afterwards_fails_against_its_own_checkpoint(
     saved = _write(tmp_path / "log.json", document)
     server_key = crypto.b64u_encode(await _server_key(world))
 
-    command = ["verify-log", saved, "--server-key", server_key, "--json"]
+    command = ["verify-log", saved, "--server-key=" + server_key, "--json"]
     assert main([*command, "--key-file", str(tmp_path / "none.json")]) == 1
     assert json.loads(capsys.readouterr().out)["failure"]["code"] == code
 
@@ -449,3 +449,103 @@ async def test_a_notification_checkpoint_that_does_not_verify_makes_the_event_in
     log = await holder.dossiers.access_log(ins)
     assert log.failure is not None
     assert (log.failure.code, log.failure.seq) == ("log_rewritten", served.seq)
+
+
+# --- the check itself, on logs built here ----------------------------------------------------
+
+_KEY = crypto.SigningKey(bytes(range(32)))
+_INS = "146026322000196"
+
+
+def _log(length: int) -> list[dict[str, Any]]:
+    at = "2026-01-01T00:00:00.000Z"
+    entries = [
+        {"seq": seq, "at": at, "actor": "operator", "action": "x", "outcome": "allowed"}
+        for seq in range(1, length + 1)
+    ]
+    return _rechained(entries)
+
+
+def _checkpoint(entries: list[dict[str, Any]], seq: int, ins: str = _INS) -> LogCheckpoint:
+    body = {
+        "ins": ins,
+        "seq": seq,
+        "head": entries[seq - 1]["hash"],
+        "at": f"2026-01-0{seq}T00:00:00Z",
+    }
+    return LogCheckpoint(**body, signature=crypto.sign_log_checkpoint(body, _KEY))
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "seq"),
+    [
+        pytest.param("served_other_dossier", "checkpoint_other_dossier", 5, id="served swapped"),
+        pytest.param("behind", "checkpoint_behind", 5, id="log past its checkpoint"),
+        pytest.param("own_rollback", "log_truncated", 5, id="own scope, server rolled back"),
+        pytest.param("own_rewritten", "log_rewritten", 3, id="own scope, own entry rewritten"),
+        pytest.param("own_fork", "log_rewritten", 4, id="own scope, served head forked"),
+        pytest.param("own_link", "chain_broken", 3, id="own scope, consecutive link broken"),
+    ],
+)
+def test_verify_log_cases(case: str, code: str, seq: int) -> None:
+    from messaging.client import verify_log
+
+    entries = _log(5)
+    scope: Any = "all"
+    served, kept = _checkpoint(entries, 5), [_checkpoint(entries, 3)]
+    if case == "served_other_dossier":
+        served = _checkpoint(entries, 5, "253072A07300443")
+    elif case == "behind":
+        served = _checkpoint(entries, 4)
+        kept = []
+    elif case == "own_rollback":
+        scope, kept, served = "own", [_checkpoint(entries, 5)], _checkpoint(entries, 4)
+        entries = [entries[1]]
+    elif case == "own_rewritten":
+        scope, kept = "own", [_checkpoint(entries, 3)]
+        forged = _rechained(_log(5))
+        forged[2]["actor"] = FORGED_ACTOR
+        entries = [_rechained(forged)[2]]
+    elif case == "own_fork":
+        fork = _log(4)
+        fork[3]["action"] = "y"
+        scope, kept, served = "own", [_checkpoint(_rechained(fork), 4)], _checkpoint(entries, 4)
+        entries = [entries[0]]
+    else:
+        scope = "own"
+        entries = [entries[1], {**entries[2], "prev": "0" * 64}]
+        entries[1]["hash"] = entry_hash(entries[1])
+    verdict = verify_log(entries, scope, ins=_INS, served=served, kept=kept, server_key=_KEY.public)
+    assert verdict.failure is not None
+    assert (verdict.failure.code, verdict.failure.seq) == (code, seq)
+    assert not verdict.ok
+
+
+def test_verify_log_own_scope_passes_what_it_cannot_contradict() -> None:
+    """A reader of their own entries cannot see a rewrite of others' entries below the served
+    checkpoint; what it can check passes, and the newest checkpoint is the one to keep."""
+    from messaging.client import verify_log
+
+    entries = _log(6)
+    kept = [_checkpoint(entries, 2), _checkpoint(entries, 4)]
+    served = _checkpoint(entries, 6)
+    verdict = verify_log(
+        [entries[3], entries[4]], "own", ins=_INS, served=served, kept=kept, server_key=None
+    )
+    assert verdict.ok
+    assert verdict.checkpoint == served
+    assert verdict.signatures_checked is False
+
+
+def test_verify_log_refuses_a_malformed_checkpoint_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = _log(2)
+    checkpoint = _checkpoint(entries, 2).model_dump()
+    for bad in ({**checkpoint, "seq": 2.0}, {**checkpoint, "seq": True}, {**checkpoint, "x": 1}):
+        cp = _write(tmp_path / "cp.json", bad)
+        saved = _write(tmp_path / "log.json", {"scope": "all", "entries": entries})
+        key = crypto.b64u_encode(_KEY.public)
+        command = ["verify-log", saved, "--checkpoint", cp, "--server-key=" + key, "--ins", _INS]
+        assert main(command) == 1
+        assert "error: bad_checkpoint:" in capsys.readouterr().err

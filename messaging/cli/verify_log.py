@@ -98,7 +98,8 @@ def register(commands: common.Subcommands) -> None:
     verify.add_argument(
         "--server-key",
         metavar="KEY",
-        help="the server's sign key, base64url (default: the one the checkpoints kept beside "
-        "the key file were verified under)",
+        help="the server's sign key, base64url; write --server-key=KEY, as a key may start "
+        "with '-' (default: the key the checkpoints kept beside the key file were verified "
+        "under)",
     )
     verify.add_argument("--ins", metavar="INS", help="the log's dossier, if LOG does not say")
