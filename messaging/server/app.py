@@ -32,7 +32,7 @@ from messaging.dossier_bridge import (
 from messaging.mailbox import Mailbox, QueueLimits
 from messaging.models import ServerInfo
 from messaging.scripts import Scripts
-from messaging.server import openapi, stream
+from messaging.server import openapi, stream, webapp
 from messaging.server.appkeys import (
     AUTH,
     DELIVERY,
@@ -182,4 +182,5 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     app.router.add_get("/openapi.json", openapi.openapi)
+    webapp.setup(app, webapp.WebClient())
     return app

@@ -22,6 +22,7 @@ from messaging.redis_server import RedisServer, pinned_binary
 from messaging.server.app import create_app
 from messaging.server_keys import ADMIN_TOKEN_FILE, load_or_create
 from messaging.settings import Settings
+from messaging.web import AssetsMissing, ensure_installed
 
 log = logging.getLogger("liaison")
 
@@ -87,8 +88,17 @@ def _stop_on_term(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _install_web_client() -> None:
+    """Install the browser client's npm packages if needed; the API serves without them."""
+    try:
+        ensure_installed(lambda line: print(line, flush=True))
+    except AssetsMissing as error:
+        print(f"liaison: web client unavailable: {error}", flush=True)
+
+
 def serve(settings: Settings, workers: int = 1) -> None:
     signal.signal(signal.SIGTERM, _stop_on_term)
+    _install_web_client()
     with _redis_for(settings) as ready:
         secrets = load_or_create(ready)
         if secrets.admin_token_created:
@@ -101,6 +111,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
             f"liaison: serving on http://{ready.host}:{ready.port} with {workers} worker(s)",
             flush=True,
         )
+        print(f"liaison: web client on http://{ready.host}:{ready.port}/app/", flush=True)
         try:
             if workers == 1:
                 _run_worker(ready, reuse_port=False)

@@ -1,0 +1,209 @@
+// Every cryptographic operation of the client, as messaging/crypto.py does them (DESIGN §2–§5).
+// Each signature and each AEAD's associated data starts with ctx(context): a context string and
+// a zero byte, so a signature made for one purpose never passes for another.
+import { CTX, KEY_BYTES, NONCE_BYTES, SIGNATURE_BYTES } from "./protocol.js";
+import { canonicalJson, concat, fromUtf8, utf8 } from "./encoding.js";
+import { loadSodium } from "./sodium.js";
+
+export class CryptoError extends Error {
+  constructor(detail) {
+    super(detail);
+    this.name = "CryptoError";
+  }
+}
+
+let S = null;
+
+/** Load libsodium; every other function of this module needs it loaded. */
+export async function readyCrypto() {
+  S ??= await loadSodium();
+  return S;
+}
+
+function lib() {
+  if (S === null) throw new CryptoError("libsodium is not loaded: await readyCrypto() first");
+  return S;
+}
+
+function checkSize(name, value, size) {
+  if (!(value instanceof Uint8Array) || value.length !== size) {
+    throw new CryptoError(`${name} must be ${size} bytes`);
+  }
+  return value;
+}
+
+export function ctx(context) {
+  return concat(utf8(context), new Uint8Array([0]));
+}
+
+export function randomBytes(size) {
+  return lib().randombytes_buf(size);
+}
+
+/** A keyed BLAKE2b digest (opaque local record names). */
+export function keyedHash(key, data, size = 32) {
+  return lib().crypto_generichash(size, data, key);
+}
+
+// --- signatures ------------------------------------------------------------------------------
+
+export function signingKeyPair(seed) {
+  const pair = lib().crypto_sign_seed_keypair(checkSize("sign key seed", seed, KEY_BYTES));
+  return { seed, publicKey: pair.publicKey, secretKey: pair.privateKey };
+}
+
+export function sign(pair, context, message) {
+  return lib().crypto_sign_detached(concat(ctx(context), message), pair.secretKey);
+}
+
+/** Throw CryptoError unless ``signature`` is Ed25519 over ctx(context) + message. */
+export function verify(publicKey, context, message, signature) {
+  checkSize("signature", signature, SIGNATURE_BYTES);
+  checkSize("sign key", publicKey, KEY_BYTES);
+  let valid = false;
+  try {
+    valid = lib().crypto_sign_verify_detached(signature, concat(ctx(context), message), publicKey);
+  } catch {
+    valid = false;
+  }
+  if (!valid) throw new CryptoError("bad signature");
+}
+
+// --- device keys (DESIGN §3) -----------------------------------------------------------------
+
+export function deviceKeys(signSeed, boxSecret) {
+  checkSize("box secret key", boxSecret, KEY_BYTES);
+  return {
+    sign: signingKeyPair(signSeed),
+    box: { secretKey: boxSecret, publicKey: lib().crypto_scalarmult_base(boxSecret) },
+  };
+}
+
+export function generateDeviceKeys() {
+  return deviceKeys(randomBytes(KEY_BYTES), randomBytes(KEY_BYTES));
+}
+
+export function boxKeySignature(keys) {
+  return sign(keys.sign, CTX.BOX_KEY, keys.box.publicKey);
+}
+
+export function enrollmentProof(keys, code) {
+  return sign(keys.sign, CTX.ENROLL, utf8(code));
+}
+
+export function authSignature(keys, challenge) {
+  return sign(keys.sign, CTX.AUTH, challenge);
+}
+
+export function verifyBoxKeyBinding(signKey, boxKey, signature) {
+  verify(signKey, CTX.BOX_KEY, checkSize("box key", boxKey, KEY_BYTES), signature);
+}
+
+// --- sealed boxes and AEAD -------------------------------------------------------------------
+
+export function seal(contentKey, boxPublicKey) {
+  return lib().crypto_box_seal(contentKey, checkSize("box key", boxPublicKey, KEY_BYTES));
+}
+
+export function openSealed(sealed, box) {
+  let key;
+  try {
+    key = lib().crypto_box_seal_open(sealed, box.publicKey, box.secretKey);
+  } catch {
+    throw new CryptoError("sealed key does not open with this box key");
+  }
+  return checkSize("content key", key, KEY_BYTES);
+}
+
+export function aeadEncrypt(plaintext, aad, nonce, key) {
+  checkSize("nonce", nonce, NONCE_BYTES);
+  checkSize("content key", key, KEY_BYTES);
+  return lib().crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, aad, null, nonce, key);
+}
+
+export function aeadDecrypt(ciphertext, aad, nonce, key) {
+  checkSize("nonce", nonce, NONCE_BYTES);
+  checkSize("content key", key, KEY_BYTES);
+  try {
+    return lib().crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, aad, nonce, key);
+  } catch {
+    throw new CryptoError("ciphertext does not authenticate");
+  }
+}
+
+// --- envelopes and server events (DESIGN §5) -------------------------------------------------
+
+const UNSIGNED_FIELDS = new Set(["keys", "signature"]);
+
+/** What the sender's device signs: the canonical envelope without keys and signature. */
+export function envelopeSigningBytes(envelope) {
+  const signed = {};
+  for (const [name, value] of Object.entries(envelope)) {
+    if (!UNSIGNED_FIELDS.has(name)) signed[name] = value;
+  }
+  return canonicalJson(signed);
+}
+
+export function contentAad(messageId) {
+  return concat(ctx(CTX.CONTENT), utf8(messageId));
+}
+
+export function encryptContent(plaintext, messageId, contentKey, nonce) {
+  return aeadEncrypt(canonicalJson(plaintext), contentAad(messageId), nonce, contentKey);
+}
+
+/** The decrypted plaintext object; CryptoError when it does not authenticate. */
+export function decryptContent(ciphertext, messageId, contentKey, nonce) {
+  return aeadDecrypt(ciphertext, contentAad(messageId), nonce, contentKey);
+}
+
+export function parsePlaintext(data) {
+  let plaintext;
+  try {
+    plaintext = JSON.parse(fromUtf8(data));
+  } catch {
+    throw new CryptoError("decrypted content is not JSON");
+  }
+  if (plaintext === null || typeof plaintext !== "object" || Array.isArray(plaintext)) {
+    throw new CryptoError("decrypted content is not a JSON object");
+  }
+  return plaintext;
+}
+
+export function signEnvelope(envelope, pair) {
+  return sign(pair, CTX.ENVELOPE, envelopeSigningBytes(envelope));
+}
+
+export function verifyEnvelope(envelope, signKey, signature) {
+  verify(signKey, CTX.ENVELOPE, envelopeSigningBytes(envelope), signature);
+}
+
+export function verifyServerEvent(body, signature, serverKey) {
+  verify(serverKey, CTX.SERVER_EVENT, canonicalJson(body), signature);
+}
+
+// --- passphrase ------------------------------------------------------------------------------
+
+export const PWHASH = Object.freeze({ alg: "argon2id13" });
+
+/** A 32-byte key from a passphrase (Argon2id, libsodium's crypto_pwhash). */
+export function passphraseKey(passphrase, salt, opslimit, memlimit) {
+  const s = lib();
+  return s.crypto_pwhash(
+    KEY_BYTES,
+    utf8(passphrase),
+    salt,
+    opslimit,
+    memlimit,
+    s.crypto_pwhash_ALG_ARGON2ID13,
+  );
+}
+
+export function pwhashDefaults() {
+  const s = lib();
+  return {
+    saltBytes: s.crypto_pwhash_SALTBYTES,
+    opslimit: s.crypto_pwhash_OPSLIMIT_MODERATE,
+    memlimit: s.crypto_pwhash_MEMLIMIT_MODERATE,
+  };
+}

@@ -1,0 +1,92 @@
+// The words the client shows, in French; protocol codes stay codes underneath.
+
+const ERRORS = {
+  server_unreachable: "Le serveur ne répond pas. Vérifiez la connexion puis réessayez.",
+  invalid_enrollment_code: "Ce code d'enregistrement n'est pas valable (inconnu, expiré ou déjà utilisé).",
+  bad_signature: "Une signature ne correspond pas.",
+  invalid_request: "La demande est incomplète ou mal formée.",
+  invalid_token: "La session a expiré ; reconnectez-vous.",
+  invalid_challenge: "Cet appareil n'est plus reconnu par le serveur (révoqué ?).",
+  unknown_recipient: "Un destinataire est inconnu de l'annuaire.",
+  stale_devices: "La liste des appareils des destinataires a changé ; réessayez.",
+  envelope_too_large: "Le message est trop volumineux.",
+  attachment_too_large: "Les pièces jointes dépassent la taille qu'un message peut porter (512 Ko au total).",
+  queue_full: "La boîte d'un destinataire est pleine ; réessayez plus tard.",
+  rate_limited: "Trop de demandes ; patientez un instant.",
+  patient_opposed: "Le patient s'oppose aux échanges le concernant avec un destinataire ou avec vous : le message n'a pas été envoyé.",
+  recipient_excluded: "Un destinataire ne peut pas recevoir de message lié au dossier (assureur).",
+  no_recipient_devices: "Aucun destinataire n'a d'appareil enregistré.",
+  no_recipients: "Choisissez au moins un destinataire.",
+  lone_surrogate: "Le texte contient un caractère invalide.",
+  weak_passphrase: "La phrase de passe doit compter au moins 12 caractères.",
+  passphrase_mismatch: "Les deux phrases de passe diffèrent.",
+  wrong_passphrase: "Phrase de passe incorrecte.",
+  bad_principal: "Identifiant attendu : rpps: suivi de 11 chiffres (ou org:, app:, patient:).",
+  ins_format: "L'INS compte 15 caractères : 13 chiffres (2A ou 2B pour la Corse) puis une clé de 2 chiffres.",
+  ins_key: "La clé de l'INS ne correspond pas à ses 13 premiers caractères.",
+  missing_title: "Indiquez le titre du document.",
+  sender_mismatch: "Cet appareil n'est plus autorisé à envoyer (révoqué ?).",
+  store_unavailable: "Le service est momentanément indisponible ; réessayez.",
+};
+
+/** Why the dossier refused a message (DESIGN §4, RULES.md codes). */
+const REFUSALS = {
+  dossier_not_found: "aucun DMP ouvert pour cet INS",
+  invalid_ins: "INS invalide",
+  no_grant: "vous n'avez pas d'autorisation d'écriture sur ce dossier",
+  banned: "le patient vous a interdit l'accès à son dossier",
+  consent_missing: "le consentement du patient manque",
+  closed: "le dossier est clos",
+  dossier_closed: "le dossier est clos",
+  bad_dossier_wrap: "la clé du document ne s'ouvre pas pour l'hébergeur",
+  no_capacity: "vous n'avez pas de qualité de professionnel de santé pour écrire",
+};
+
+export function errorText(error) {
+  const code = error?.code ?? "";
+  return ERRORS[code] ?? `Erreur : ${error?.message || code || "inconnue"}${code ? ` (${code})` : ""}`;
+}
+
+export function refusalText(code) {
+  return REFUSALS[code] ?? `refus (${code})`;
+}
+
+const INVALID = {
+  bad_signature: "signature invalide",
+  undecryptable: "contenu indéchiffrable",
+  malformed_content: "contenu mal formé",
+  malformed_event: "événement mal formé",
+  unknown_sender: "expéditeur inconnu",
+  unknown_sender_device: "appareil expéditeur inconnu",
+  bad_server_signature: "signature du serveur invalide",
+  unknown_event_type: "type d'événement inconnu",
+};
+
+export function invalidText(code) {
+  return INVALID[code] ?? code;
+}
+
+/** A notification in one sentence: what happened to which dossier. */
+export function notificationText(n) {
+  switch (n.event) {
+    case "dossier.document_attached":
+      return `Document rattaché au DMP (INS ${n.ins}) : ${n.document}`;
+    case "dossier.link_refused":
+      return `Rattachement au DMP refusé (INS ${n.ins}) : ${refusalText(n.code)}`;
+    case "dossier.accessed":
+      return `Accès au DMP (INS ${n.ins}) par ${n.actor} : ${n.action}`;
+    case "dossier.emergency_access":
+      return `Accès en urgence au DMP (INS ${n.ins}) par ${n.professional} : « ${n.reason} »`;
+    default:
+      return `Notification ${n.event}${n.ins ? ` (INS ${n.ins})` : ""}`;
+  }
+}
+
+export const CONNECTION = {
+  connecting: "Connexion…",
+  live: "En ligne",
+  offline: "Hors ligne : nouvelle tentative…",
+  displaced: "Cet appareil a été ouvert dans un autre onglet ou une autre fenêtre : réception suspendue ici.",
+  failed: "Connexion refusée par le serveur.",
+  locked: "",
+};

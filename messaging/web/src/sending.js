@@ -1,0 +1,142 @@
+// Sending (DESIGN §5), as messaging/client/device.py does it: encrypt the content under a fresh
+// key, wrap that key for every active device of the recipients (and the sender's other devices,
+// and the dossier store when the message is linked to a dossier), sign, post; on 409
+// stale_devices, refresh the directory and try once more under the same id.
+import { ApiError } from "./api.js";
+import { encryptContent, randomBytes, seal, signEnvelope } from "./crypto.js";
+import { b64uDecode, b64uEncode, isWellFormed } from "./encoding.js";
+import { DOSSIER_KEY, KEY_BYTES, NONCE_BYTES } from "./protocol.js";
+
+// Attachments ride inside the envelope up to this many bytes in all: base64url twice (the data
+// in the plaintext, then the ciphertext) makes 1.78 times as many, under the server's 1 MiB
+// envelope default. A larger file needs the blob path (DESIGN §5), which the server does not
+// offer yet: ``planAttachment`` is where it will branch.
+export const INLINE_ATTACHMENTS_LIMIT = 512 * 1024;
+
+export class SendError extends Error {
+  constructor(code, detail) {
+    super(detail);
+    this.name = "SendError";
+    this.code = code;
+  }
+}
+
+export function newMessageId() {
+  const bytes = randomBytes(16);
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** What a file becomes in the plaintext; ``budget`` is what is left of the inline limit. */
+export async function planAttachment(file, budget) {
+  if (file.size > budget) {
+    throw new SendError("attachment_too_large", `${file.name} is larger than what a message carries`);
+  }
+  const data = new Uint8Array(await file.arrayBuffer());
+  return { name: file.name, media_type: file.type || "application/octet-stream", data: b64uEncode(data) };
+}
+
+export async function planAttachments(files) {
+  let budget = INLINE_ATTACHMENTS_LIMIT;
+  const planned = [];
+  for (const file of files) {
+    planned.push(await planAttachment(file, budget));
+    budget -= file.size;
+  }
+  return planned;
+}
+
+function plaintextOf({ subject, body, attachments, inReplyTo }) {
+  for (const value of [subject, body, ...attachments.map((a) => a.name)]) {
+    if (!isWellFormed(value)) throw new SendError("lone_surrogate", "a text holds an unpaired surrogate");
+  }
+  const plaintext = { subject, body, attachments };
+  if (inReplyTo) plaintext.in_reply_to = inReplyTo;
+  return plaintext;
+}
+
+function dossierHeader(dossier) {
+  if (!dossier) return null;
+  const header = { ins: dossier.ins, type: dossier.type, title: dossier.title };
+  for (const flag of ["masked", "hidden_from_holder", "invisible_to_legal_representatives"]) {
+    if (dossier[flag]) header[flag] = true;
+  }
+  return header;
+}
+
+async function boxKeys(session, recipients, { copies, refresh, dossier }) {
+  const me = session.identity.principal;
+  const withCopies = copies && !recipients.includes(me);
+  const wanted = withCopies ? [...recipients, me] : recipients;
+  const entries = await Promise.all(wanted.map((p) => session.directory(p, { refresh })));
+  const keys = new Map();
+  const owners = new Map();
+  for (const entry of entries.slice(0, recipients.length)) {
+    for (const device of entry.devices) {
+      keys.set(device.id, b64uDecode(device.box_key));
+      owners.set(device.id, device.owner);
+    }
+  }
+  if (keys.size === 0 && !dossier) {
+    throw new SendError("no_recipient_devices", "no recipient has an active device");
+  }
+  if (withCopies) {
+    for (const device of entries.at(-1).devices) {
+      if (device.id !== session.identity.deviceId) keys.set(device.id, b64uDecode(device.box_key));
+    }
+  }
+  return { keys, owners };
+}
+
+export function buildEnvelope({ identity, messageId, recipients, createdAt, plaintext, boxKeys: wraps, dossier, dossierKey }) {
+  const contentKey = randomBytes(KEY_BYTES);
+  const nonce = randomBytes(NONCE_BYTES);
+  const envelope = {
+    v: 1,
+    id: messageId,
+    sender: identity.principal,
+    sender_device: identity.deviceId,
+    recipients,
+    created_at: createdAt,
+    dossier,
+    nonce: b64uEncode(nonce),
+    ciphertext: b64uEncode(encryptContent(plaintext, messageId, contentKey, nonce)),
+  };
+  const keys = {};
+  for (const [device, boxKey] of wraps) keys[device] = b64uEncode(seal(contentKey, boxKey));
+  if (dossier) keys[DOSSIER_KEY] = b64uEncode(seal(contentKey, dossierKey));
+  envelope.signature = b64uEncode(signEnvelope(envelope, identity.keys.sign));
+  envelope.keys = keys;
+  return envelope;
+}
+
+/** Send one message; answers the server's {id, accepted_at, dossier} and the recipient devices
+ * it was sealed for ({principal, device}: each should come back as a delivery receipt). */
+export async function send(session, message) {
+  const recipients = [...new Set(message.recipients)];
+  const plaintext = plaintextOf({ attachments: [], inReplyTo: null, ...message });
+  const dossier = dossierHeader(message.dossier);
+  const dossierKey = dossier ? b64uDecode((await session.serverInfo()).dossier_key) : null;
+  const messageId = message.messageId ?? newMessageId();
+  const createdAt = new Date().toISOString();
+  const attempt = async (refresh) => {
+    const { keys, owners } = await boxKeys(session, recipients, {
+      copies: message.copyToOwnDevices ?? true, refresh, dossier,
+    });
+    const envelope = buildEnvelope({
+      identity: session.identity, messageId, recipients, createdAt, plaintext, boxKeys: keys, dossier, dossierKey,
+    });
+    const answer = await session.authed("POST", "/v1/messages", { body: envelope });
+    const deliveries = [...owners].map(([device, principal]) => ({ principal, device }));
+    return { ...answer, deliveries, dossierHeader: dossier };
+  };
+  try {
+    return await attempt(false);
+  } catch (error) {
+    if (!(error instanceof ApiError && error.code === "stale_devices")) throw error;
+    // Nothing was accepted: a new envelope (new content key) under the same id is fine.
+    return attempt(true);
+  }
+}

@@ -1,0 +1,105 @@
+"""Browser tests: Debian's Chromium driven by Playwright, against the real app on a real port.
+
+Chromium comes from the system (``apt-get install -y chromium``; ``.ci/run`` installs it), never
+from Playwright's own download. Without it every browser test fails with a clear message; run
+``uv run pytest -m "not browser"`` to leave them out on purpose (README, Development).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, async_playwright
+from pytest_aiohttp import AiohttpServer
+
+from messaging.client import AdminClient
+from messaging.server.app import create_app
+from messaging.settings import Settings
+from messaging.web import AssetsMissing, ensure_installed
+from tests.conftest import ADMIN_TOKEN
+from tests.web.pages import WebPage
+
+CHROMIUM = os.environ.get("LIAISON_TEST_CHROMIUM", "/usr/bin/chromium")
+# Without the background-networking flags, Chromium's own connections are refused here and slow
+# every start; QUIC and the sandbox are not available in CI's containers.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "web"
+
+
+@pytest.fixture(scope="session")
+def web_assets() -> None:
+    """The client's npm packages, installed with ``npm ci`` when missing (as ``serve`` does)."""
+    try:
+        ensure_installed(print)
+    except AssetsMissing as error:
+        pytest.fail(f"the web client cannot be set up: {error}", pytrace=False)
+
+
+@pytest.fixture
+async def browser(web_assets: None) -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (or set "
+            'LIAISON_TEST_CHROMIUM), or leave the browser tests out with -m "not browser"',
+            pytrace=False,
+        )
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def server(aiohttp_server: AiohttpServer, settings: Settings) -> TestServer:
+    """The whole app on a real loopback port: the browser reaches it as it would in production."""
+    return await aiohttp_server(create_app(settings))
+
+
+@pytest.fixture
+def base_url(server: TestServer) -> str:
+    return str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def admin(base_url: str) -> AsyncIterator[AdminClient]:
+    async with AdminClient(base_url, ADMIN_TOKEN) as client:
+        yield client
+
+
+OpenPage = Callable[..., Awaitable[WebPage]]
+
+
+@pytest.fixture
+async def open_page(browser: Browser, base_url: str) -> AsyncIterator[OpenPage]:
+    """Pages in fresh browser contexts (separate profiles: separate IndexedDB); each is checked
+    at the end for Content-Security-Policy violations and script errors."""
+    pages: list[WebPage] = []
+
+    async def make(url: str | None = None) -> WebPage:
+        context = await browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 860})
+        page = await WebPage.open(context, url or base_url)
+        pages.append(page)
+        return page
+
+    yield make
+    for page in pages:
+        problems = await page.problems()
+        await page.context.close()
+        assert not problems, problems
