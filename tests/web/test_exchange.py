@@ -4,6 +4,7 @@ the other's signature and decrypts; receipts come back signed and are shown per 
 from __future__ import annotations
 
 import asyncio
+from typing import TypeVar
 
 import pytest
 from playwright.async_api import expect
@@ -13,6 +14,8 @@ from tests.support import new_rpps
 from tests.web.conftest import SCREENSHOTS, OpenPage
 
 pytestmark = pytest.mark.browser
+
+E = TypeVar("E", ReceivedMessage, ReceivedReceipt)
 
 BODY = "Patiente vue ce jour.\nTA 12/8, traitement inchangé ; revoir dans un mois. 🩺"
 
@@ -28,16 +31,20 @@ async def sdk_device(admin: AdminClient, base_url: str, principal: str) -> Liais
     return LiaisonClient(base_url, await enroll(base_url, principal, code, "poste SDK"))
 
 
-async def received(sdk: LiaisonClient, kind: type, count: int = 1) -> list:  # type: ignore[type-arg]
-    found: list = []  # type: ignore[type-arg]
+async def received(sdk: LiaisonClient, kind: type[E], count: int = 1) -> list[E]:
+    """Events of ``kind`` for ``sdk`` (verified by the SDK), acking all it reads: waits for
+    ``count`` of them; with ``count=0``, reads what is queued now."""
+    found: list[E] = []
     deadline = asyncio.get_running_loop().time() + 10
     after = None
-    while len(found) < count and asyncio.get_running_loop().time() < deadline:
-        page = await sdk.fetch(after=after, wait=1)
+    while True:
+        page = await sdk.fetch(after=after, wait=1 if count else 0)
         after = page.next or after
         found += [e for e in page.events if isinstance(e, kind)]
-        await sdk.ack([e.cursor for e in page.events if e.cursor])
-    return found
+        if page.events:
+            await sdk.ack([e.cursor for e in page.events if e.cursor])
+        if len(found) >= count or asyncio.get_running_loop().time() > deadline:
+            return found
 
 
 async def test_a_browser_device_and_an_sdk_device_exchange_both_ways(

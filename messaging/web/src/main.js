@@ -38,7 +38,7 @@ class App {
     });
     byId("forget-button").addEventListener("click", () => this.forgetDevice("Les données de cet appareil sont effacées."));
     byId("lock-button").addEventListener("click", () => this.lock());
-    byId("resume-button").addEventListener("click", () => this.stream?.start());
+    byId("resume-button").addEventListener("click", () => this.#resume());
     for (const button of document.querySelectorAll("#nav [data-view]")) {
       button.addEventListener("click", () => this.show(button.dataset.view));
     }
@@ -151,6 +151,12 @@ class App {
       },
       () => {},
     );
+  }
+
+  // Another tab of this device held the stream meanwhile: take in what it stored, then resume.
+  async #resume() {
+    await this.mailbox?.load();
+    this.stream?.start();
   }
 
   #connection(state, detail) {
