@@ -12,6 +12,9 @@ PASSPHRASE = "cheval agrafe batterie correcte"
 TIMEOUT_MS = 15_000
 AXE = Path(__file__).resolve().parents[2] / "messaging" / "web" / "node_modules" / "axe-core"
 
+# The machine is shared: give the browser time (Argon2id alone takes a second or more).
+expect.set_options(timeout=TIMEOUT_MS)
+
 # Collected in the page from its first script on: a CSP violation is a defect, never noise.
 _WATCH = """
 window.__liaisonViolations = [];

@@ -207,3 +207,26 @@ export function pwhashDefaults() {
     memlimit: s.crypto_pwhash_MEMLIMIT_MODERATE,
   };
 }
+
+// --- access-log checkpoints (DESIGN §4) ------------------------------------------------------
+
+const CHECKPOINT_FIELDS = ["at", "head", "ins", "seq"];
+
+/** What the server signs: the canonical JSON of exactly {ins, seq, head, at}. */
+export function checkpointSigningBytes(checkpoint) {
+  const names = Object.keys(checkpoint).sort();
+  if (names.join() !== CHECKPOINT_FIELDS.join()) {
+    throw new CryptoError("a checkpoint has exactly the members at, head, ins, seq");
+  }
+  if (!Number.isSafeInteger(checkpoint.seq) || checkpoint.seq < 0) {
+    throw new CryptoError("a checkpoint's seq is an integer from 0 to 2^53-1");
+  }
+  if (!["ins", "head", "at"].every((name) => typeof checkpoint[name] === "string")) {
+    throw new CryptoError("a checkpoint's ins, head and at are strings");
+  }
+  return canonicalJson(checkpoint);
+}
+
+export function verifyLogCheckpoint(checkpoint, signature, serverKey) {
+  verify(serverKey, CTX.LOG_CHECKPOINT, checkpointSigningBytes(checkpoint), signature);
+}
