@@ -1,11 +1,11 @@
 """The browser client's files (``index.html``, ``src/``) and its third-party assets.
 
 The sources are plain ES modules served as they are: no bundler, no build step. The only
-third-party code is libsodium (``libsodium-wrappers-sumo`` from npm, pinned by ``package-lock.json``;
-axe-core is a development dependency of the browser tests). Nothing third-party is committed:
-``npm ci`` installs it into ``node_modules/`` beside this file, and ``ensure_installed`` runs it
-when the modules are missing or differ from the lockfile, so ``liaison serve`` and the tests set
-the client up on a fresh clone.
+third-party code is libsodium (``libsodium-wrappers-sumo`` from npm, pinned by
+``package-lock.json``; axe-core is a development dependency of the browser tests). Nothing
+third-party is committed: ``npm ci`` installs it into ``node_modules/`` beside this file, and
+``ensure_installed`` runs it when the modules are missing or differ from the lockfile, so
+``liaison serve`` and the tests set the client up on a fresh clone.
 """
 
 from __future__ import annotations
@@ -49,19 +49,20 @@ class AssetsMissing(Exception):
     """The npm packages are not installed (or differ from the lockfile) and cannot be."""
 
 
-def _locked_versions(root: Path) -> dict[str, str]:
+def _locked_versions(root: Path, dev: bool) -> dict[str, str]:
     lock = json.loads((root / "package-lock.json").read_text(encoding="utf-8"))
     return {
         path.removeprefix("node_modules/"): str(entry["version"])
         for path, entry in lock["packages"].items()
-        if path.startswith("node_modules/")
+        if path.startswith("node_modules/") and (dev or not entry.get("dev", False))
     }
 
 
-def stale_packages(root: Path = WEB_ROOT) -> list[str]:
-    """Locked packages that are absent from ``node_modules`` or installed at another version."""
+def stale_packages(root: Path = WEB_ROOT, *, dev: bool = False) -> list[str]:
+    """Locked packages absent from ``node_modules`` or installed at another version; the
+    development ones (axe-core, for the tests) only with ``dev``."""
     stale = []
-    for package, version in sorted(_locked_versions(root).items()):
+    for package, version in sorted(_locked_versions(root, dev).items()):
         manifest = root / "node_modules" / package / "package.json"
         try:
             installed = json.loads(manifest.read_text(encoding="utf-8")).get("version")
@@ -72,10 +73,12 @@ def stale_packages(root: Path = WEB_ROOT) -> list[str]:
     return stale
 
 
-def ensure_installed(say: Callable[[str], None], root: Path = WEB_ROOT) -> None:
+def ensure_installed(
+    say: Callable[[str], None], root: Path = WEB_ROOT, *, dev: bool = False
+) -> None:
     """Run ``npm ci`` when a locked package is missing or stale; raise ``AssetsMissing`` when it
     is needed and cannot run (no npm, no network, a read-only install)."""
-    if not stale_packages(root):
+    if not stale_packages(root, dev=dev):
         return
     npm = shutil.which("npm")
     if npm is None:
@@ -88,6 +91,6 @@ def ensure_installed(say: Callable[[str], None], root: Path = WEB_ROOT) -> None:
         text=True,
         check=False,
     )
-    if result.returncode != 0 or stale_packages(root):
+    if result.returncode != 0 or stale_packages(root, dev=dev):
         detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
         raise AssetsMissing(f"npm ci failed in {root}: {' '.join(detail)}")

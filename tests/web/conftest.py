@@ -43,22 +43,27 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "web"
 def web_assets() -> None:
     """The client's npm packages, installed with ``npm ci`` when missing (as ``serve`` does)."""
     try:
-        ensure_installed(print)
+        ensure_installed(print, dev=True)
     except AssetsMissing as error:
         pytest.fail(f"the web client cannot be set up: {error}", pytrace=False)
 
 
-@pytest.fixture
-async def browser(web_assets: None) -> AsyncIterator[Browser]:
+@pytest.fixture(scope="session")
+def chromium() -> str:
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (or set "
             'LIAISON_TEST_CHROMIUM), or leave the browser tests out with -m "not browser"',
             pytrace=False,
         )
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(web_assets: None, chromium: str) -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
         )
         try:
             yield launched

@@ -107,7 +107,9 @@ class WebPage:
     async def add_recipient(self, query: str, principal: str) -> None:
         await self.by_id("compose-form").get_by_label("Rechercher dans l'annuaire").fill(query)
         await self.page.locator(f'#recipient-results button[data-principal="{principal}"]').click()
-        await expect(self.page.locator(f'#recipients-chosen li[data-principal="{principal}"]')).to_be_visible()
+        await expect(
+            self.page.locator(f'#recipients-chosen li[data-principal="{principal}"]')
+        ).to_be_visible()
 
     async def send(
         self,
@@ -119,7 +121,6 @@ class WebPage:
         dossier: dict[str, Any] | None = None,
     ) -> Locator:
         """Compose and send; answers the result region once it shows the outcome."""
-        page = self.page
         form = self.by_id("compose-form")
         await self.nav("Nouveau message")
         for query, principal in recipients:

@@ -3,6 +3,8 @@ journey (enroll, read, answer, link to a dossier, revoke a device) works with th
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from playwright.async_api import expect
 
@@ -32,7 +34,7 @@ async def test_no_serious_axe_violation_on_any_screen(
     alice = await professional(admin, "Dr Alice Martin", "médecin généraliste")
     bruno = await professional(admin, "Dr Bruno Petit", "cardiologue")
     web = await open_page()
-    screens: dict[str, list[object]] = {"enroll": await web.axe()}
+    screens: dict[str, list[dict[str, Any]]] = {"enroll": await web.axe()}
     await web.enroll(alice, (await admin.enrollment_code(alice)).code)
     async with await sdk_device(admin, base_url, bruno) as sdk:
         await sdk.send([alice], "Compte rendu", "Vu ce jour.", [("cr.txt", "text/plain", b"CR")])
@@ -63,7 +65,11 @@ async def test_the_whole_journey_works_with_the_keyboard_only(
     code = (await admin.enrollment_code(alice)).code
     # The first field has the focus on arrival.
     await keyboard.type(alice)
-    for selector, text in (("#enroll-code", code), ("#enroll-passphrase", PASSPHRASE), ("#enroll-confirm", PASSPHRASE)):
+    for selector, text in (
+        ("#enroll-code", code),
+        ("#enroll-passphrase", PASSPHRASE),
+        ("#enroll-confirm", PASSPHRASE),
+    ):
         await tab_to(web, selector)
         await keyboard.type(text)
     await keyboard.press("Enter")
@@ -80,7 +86,9 @@ async def test_the_whole_journey_works_with_the_keyboard_only(
         await keyboard.press("Enter")
 
         # The reply is addressed; add a second recipient by searching, then send.
-        await expect(web.page.locator(f'#recipients-chosen li[data-principal="{bruno}"]')).to_be_visible()
+        await expect(
+            web.page.locator(f'#recipients-chosen li[data-principal="{bruno}"]')
+        ).to_be_visible()
         await expect(web.by_id("compose-body")).to_be_focused()
         await keyboard.type("Je vous rappelle à 14 h.")
         await tab_to(web, "#compose-send")

@@ -52,9 +52,12 @@ async def web(open_page: OpenPage) -> WebPage:
 
 
 async def test_protocol_constants_match_the_wire_models(web: WebPage) -> None:
-    constants = await run(web, "return {...L.p, patterns: Object.fromEntries("
-                          "Object.entries(L.p).filter(([, v]) => v instanceof RegExp)"
-                          ".map(([k, v]) => [k, v.source]))};")
+    constants = await run(
+        web,
+        "return {...L.p, patterns: Object.fromEntries("
+        "Object.entries(L.p).filter(([, v]) => v instanceof RegExp)"
+        ".map(([k, v]) => [k, v.source]))};",
+    )
     assert constants["CTX"] == {
         "BOX_KEY": crypto.CTX_BOX_KEY,
         "ENROLL": crypto.CTX_ENROLL,
@@ -65,10 +68,13 @@ async def test_protocol_constants_match_the_wire_models(web: WebPage) -> None:
         "LOG_CHECKPOINT": crypto.CTX_LOG_CHECKPOINT,
     }
     assert (constants["KEY_BYTES"], constants["NONCE_BYTES"], constants["SIGNATURE_BYTES"]) == (
-        crypto.KEY_BYTES, crypto.NONCE_BYTES, crypto.SIGNATURE_BYTES
+        crypto.KEY_BYTES,
+        crypto.NONCE_BYTES,
+        crypto.SIGNATURE_BYTES,
     )
     assert (constants["CLOSE_AUTH_FAILED"], constants["CLOSE_DISPLACED"]) == (
-        models.CLOSE_AUTH_FAILED, models.CLOSE_DISPLACED
+        models.CLOSE_AUTH_FAILED,
+        models.CLOSE_DISPLACED,
     )
     assert constants["DOSSIER_KEY"] == models.DOSSIER_KEY
     python = {
@@ -101,12 +107,27 @@ def _server_accepts(pattern: str, sample: str) -> bool:
 
 
 PATTERN_SAMPLES = [
-    "rpps:10000000001", "rpps:1000000000", "org:cardio-chu", "org:-x", "app:lgc", "app:x",
-    "patient:160057500000142", "patient:1552A1234567812", "patient:1552C1234567812",
-    "160057500000142", "2042B0010020012", "dev_" + "a" * 26, "dev_" + "a" * 25 + "1",
-    "0b9c4a8e-4a5e-4f7e-9d7e-2a0f6d1c3b5a", "0B9C4A8E-4A5E-4F7E-9D7E-2A0F6D1C3B5A",
-    "2026-11-26T08:00:00Z", "2026-11-26T08:00:00.123456Z", "2026-11-26t08:00:00Z",
-    "2026-11-26T08:00:00.1234567Z", "", "rpps:10000000001\n",
+    "rpps:10000000001",
+    "rpps:1000000000",
+    "org:cardio-chu",
+    "org:-x",
+    "app:lgc",
+    "app:x",
+    "patient:160057500000142",
+    "patient:1552A1234567812",
+    "patient:1552C1234567812",
+    "160057500000142",
+    "2042B0010020012",
+    "dev_" + "a" * 26,
+    "dev_" + "a" * 25 + "1",
+    "0b9c4a8e-4a5e-4f7e-9d7e-2a0f6d1c3b5a",
+    "0B9C4A8E-4A5E-4F7E-9D7E-2A0F6D1C3B5A",
+    "2026-11-26T08:00:00Z",
+    "2026-11-26T08:00:00.123456Z",
+    "2026-11-26t08:00:00Z",
+    "2026-11-26T08:00:00.1234567Z",
+    "",
+    "rpps:10000000001\n",
 ]
 
 
@@ -145,11 +166,14 @@ async def test_canonical_json_and_base64url_are_the_same_bytes_and_refusals(
         " catch (error) { return error.code; } });",
     )
     assert dict(zip(REFUSED, codes, strict=True)) == REFUSED
-    decoded = await run(web, "return arg.map((t) => Array.from(L.e.b64uDecode(t)));", CANONICAL_B64U)
+    decoded = await run(
+        web, "return arg.map((t) => Array.from(L.e.b64uDecode(t)));", CANONICAL_B64U
+    )
     assert [bytes(d) for d in decoded] == [crypto.b64u_decode(t) for t in CANONICAL_B64U]
     refused = await run(
         web,
-        "return arg.map((t) => { try { L.e.b64uDecode(t); return false; } catch { return true; } });",
+        "return arg.map((t) => {"
+        " try { L.e.b64uDecode(t); return false; } catch { return true; } });",
         NON_CANONICAL_B64U,
     )
     assert refused == [True] * len(NON_CANONICAL_B64U)
@@ -183,18 +207,22 @@ async def test_every_signature_and_cipher_gives_the_known_answers(web: WebPage) 
         const { c, e } = L;
         const bytes = (list) => new Uint8Array(list);
         const keys = c.deviceKeys(bytes(arg.sign), bytes(arg.box));
-        const ciphertext = c.encryptContent(arg.plaintext, arg.id, bytes(arg.contentKey), bytes(arg.nonce));
+        const [key, nonce] = [bytes(arg.contentKey), bytes(arg.nonce)];
+        const ciphertext = c.encryptContent(arg.plaintext, arg.id, key, nonce);
+        const sign = (ctx, data) => e.b64uEncode(c.sign(keys.sign, ctx, data));
         return {
           signPublic: e.b64uEncode(keys.sign.publicKey),
           boxPublic: e.b64uEncode(keys.box.publicKey),
           boxKeySignature: e.b64uEncode(c.boxKeySignature(keys)),
           ciphertext: e.b64uEncode(ciphertext),
-          opened: JSON.parse(e.fromUtf8(c.decryptContent(ciphertext, arg.id, bytes(arg.contentKey), bytes(arg.nonce)))),
-          signingBytes: e.fromUtf8(c.envelopeSigningBytes({...arg.envelope, keys: {}, signature: "x"})),
+          opened: JSON.parse(e.fromUtf8(c.decryptContent(ciphertext, arg.id, key, nonce))),
+          signingBytes: e.fromUtf8(
+            c.envelopeSigningBytes({...arg.envelope, keys: {}, signature: "x"})),
           envelopeSignature: e.b64uEncode(c.signEnvelope(arg.envelope, keys.sign)),
-          receiptSignature: e.b64uEncode(c.sign(keys.sign, L.p.CTX.SERVER_EVENT, e.canonicalJson(arg.receipt))),
-          checkpointSignature: e.b64uEncode(c.sign(keys.sign, L.p.CTX.LOG_CHECKPOINT, c.checkpointSigningBytes(arg.checkpoint))),
-          sealed: e.b64uEncode(c.seal(bytes(arg.contentKey), keys.box.publicKey)),
+          receiptSignature: sign(L.p.CTX.SERVER_EVENT, e.canonicalJson(arg.receipt)),
+          checkpointSignature: sign(
+            L.p.CTX.LOG_CHECKPOINT, c.checkpointSigningBytes(arg.checkpoint)),
+          sealed: e.b64uEncode(c.seal(key, keys.box.publicKey)),
         };
         """,
         fixed,
@@ -222,13 +250,17 @@ async def test_what_python_signs_and_seals_the_browser_verifies_and_opens(web: W
         const { c, e } = L;
         const keys = c.deviceKeys(new Uint8Array(arg.sign), new Uint8Array(arg.box));
         const check = (f) => { try { f(); return true; } catch { return false; } };
-        const serverKey = keys.sign.publicKey;
+        const pub = keys.sign.publicKey;
+        const [envelopeSig, receiptSig, checkpointSig] = [
+          arg.envelopeSignature, arg.receiptSignature, arg.checkpointSignature,
+        ].map(e.b64uDecode);
+        const other = {...arg.envelope, recipients: ["rpps:10000000009"]};
         return {
-          envelope: check(() => c.verifyEnvelope(arg.envelope, serverKey, e.b64uDecode(arg.envelopeSignature))),
-          tampered: check(() => c.verifyEnvelope({...arg.envelope, recipients: ["rpps:10000000009"]}, serverKey, e.b64uDecode(arg.envelopeSignature))),
-          receipt: check(() => c.verifyServerEvent(arg.receipt, e.b64uDecode(arg.receiptSignature), serverKey)),
-          crossed: check(() => c.verifyServerEvent(arg.checkpoint, e.b64uDecode(arg.checkpointSignature), serverKey)),
-          checkpoint: check(() => c.verifyLogCheckpoint(arg.checkpoint, e.b64uDecode(arg.checkpointSignature), serverKey)),
+          envelope: check(() => c.verifyEnvelope(arg.envelope, pub, envelopeSig)),
+          tampered: check(() => c.verifyEnvelope(other, pub, envelopeSig)),
+          receipt: check(() => c.verifyServerEvent(arg.receipt, receiptSig, pub)),
+          crossed: check(() => c.verifyServerEvent(arg.checkpoint, checkpointSig, pub)),
+          checkpoint: check(() => c.verifyLogCheckpoint(arg.checkpoint, checkpointSig, pub)),
           opened: e.b64uEncode(c.openSealed(e.b64uDecode(arg.sealed), keys.box)),
         };
         """,

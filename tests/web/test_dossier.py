@@ -25,7 +25,9 @@ async def holder(admin: AdminClient, base_url: str) -> tuple[LiaisonClient, str]
     await admin.create_principal(principal, "patient", "Mme Durand")
     code = (await admin.enrollment_code(principal)).code
     client = LiaisonClient(base_url, await enroll(base_url, principal, code, "téléphone"))
-    await client.dossiers.create(ins, ADULT_BIRTH, ConsentRequest(given_by="holder", name="Mme Durand"))
+    await client.dossiers.create(
+        ins, ADULT_BIRTH, ConsentRequest(given_by="holder", name="Mme Durand")
+    )
     return client, ins
 
 
@@ -46,14 +48,19 @@ async def test_w1_a_linked_message_is_attached_or_refused_and_the_sender_sees_wh
                 [("Bruno", cardio)],
                 "Lettre de sortie",
                 LETTER,
-                dossier={"ins": ins, "title": "Lettre de sortie du 12", "type": "lettre-de-liaison"},
+                dossier={
+                    "ins": ins,
+                    "title": "Lettre de sortie du 12",
+                    "type": "lettre-de-liaison",
+                },
             )
             attached = result.locator('[data-outcome="attached"]')
             await expect(attached).to_contain_text("Versé au DMP : document doc_")
             [documents] = [await patient.dossiers.documents(ins)]
             assert [(d.author, d.title) for d in documents] == [(gp, "Lettre de sortie du 12")]
             [message] = await received(bruno, ReceivedMessage)
-            assert message.dossier is not None and message.dossier.ins == ins
+            assert message.dossier is not None
+            assert message.dossier.ins == ins
             assert message.body == LETTER
             await web.nav("Envoyés")
             await web.page.locator("#sent-list button", has_text="Lettre de sortie").click()
@@ -65,7 +72,9 @@ async def test_w1_a_linked_message_is_attached_or_refused_and_the_sender_sees_wh
             # W-1: a dossier that does not exist refuses the document; the message still goes.
             unknown = new_ins(ADULT_BIRTH)
             result = await web.send(
-                [("Bruno", cardio)], "Sans dossier", "Pour information.",
+                [("Bruno", cardio)],
+                "Sans dossier",
+                "Pour information.",
                 dossier={"ins": unknown, "title": "Note"},
             )
             await expect(result.locator('[data-outcome="refused"]')).to_contain_text(
@@ -84,7 +93,9 @@ async def test_w1_a_linked_message_is_attached_or_refused_and_the_sender_sees_wh
             # MS-2: once the holder bans the recipient, the whole message is refused.
             await patient.dossiers.ban(ins, cardio)
             result = await web.send(
-                [("Bruno", cardio)], "Suite", "Suite du traitement.",
+                [("Bruno", cardio)],
+                "Suite",
+                "Suite du traitement.",
                 dossier={"ins": ins, "title": "Suite"},
             )
             await expect(result.locator('[data-error="patient_opposed"]')).to_contain_text(

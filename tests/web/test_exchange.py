@@ -61,14 +61,14 @@ async def test_a_browser_device_and_an_sdk_device_exchange_both_ways(
             [("Bruno", bruno)],
             "Adressage cardiologie",
             BODY,
-            files=[{"name": "ecg.txt", "mimeType": "text/plain", "buffer": "rythme sinusal".encode()}],
+            files=[{"name": "ecg.txt", "mimeType": "text/plain", "buffer": b"rythme sinusal"}],
         )
         await expect(result.locator("p.ok")).to_contain_text("envoyé")
         [message] = await received(sdk, ReceivedMessage)
         assert (message.sender, message.sender_device) == (alice, alice_device)
         assert (message.subject, message.body) == ("Adressage cardiologie", BODY)
         assert [(a.name, a.media_type, a.data) for a in message.attachments] == [
-            ("ecg.txt", "text/plain", "rythme sinusal".encode())
+            ("ecg.txt", "text/plain", b"rythme sinusal")
         ]
 
         # The SDK's ack made a signed receipt; the browser shows it against Bruno's device.
@@ -77,12 +77,20 @@ async def test_a_browser_device_and_an_sdk_device_exchange_both_ways(
         row = web.page.locator(f'#sent-reader tr[data-device="{sdk.identity.device_id}"]')
         await expect(row).to_contain_text("Distribué le")
 
-        reply = await sdk.send([alice], "Re : Adressage cardiologie", "Reçu, je la vois mardi.",
-                               in_reply_to=message.id)
+        reply = await sdk.send(
+            [alice], "Re : Adressage cardiologie", "Reçu, je la vois mardi.", in_reply_to=message.id
+        )
         reader = await web.open_message("Re : Adressage cardiologie")
         await expect(reader).to_contain_text("Reçu, je la vois mardi.")
         await expect(reader).to_contain_text("Dr Bruno Petit")
         await expect(reader).to_contain_text("Signature de l'appareil expéditeur vérifiée")
         [receipt] = await received(sdk, ReceivedReceipt)
         assert (receipt.message_id, receipt.device) == (reply.id, alice_device)
+        await sdk.send(
+            [alice],
+            "Résultats d'échographie",
+            "Compte rendu joint.",
+            [("echo.pdf", "application/pdf", b"%PDF-1.4 ...")],
+        )
+        await expect(web.page.locator("#inbox-list li.unread")).to_have_count(1)
         await web.screenshot(SCREENSHOTS / "inbox.png")

@@ -20,7 +20,9 @@ BODY = "Créatinine 182 µmol/L, à recontrôler."
 # Every IndexedDB record of the client, each value as text (bytes read as Latin-1), to search.
 _DUMP = """async () => {
   const db = await new Promise((ok, ko) => {
-    const r = indexedDB.open("liaison"); r.onsuccess = () => ok(r.result); r.onerror = () => ko(r.error);
+    const r = indexedDB.open("liaison");
+    r.onsuccess = () => ok(r.result);
+    r.onerror = () => ko(r.error);
   });
   const text = (value) => JSON.stringify(value, (k, v) =>
     v instanceof Uint8Array ? Array.from(v, (b) => String.fromCharCode(b)).join("") : v);
@@ -52,7 +54,8 @@ async def test_a_reload_without_the_passphrase_shows_nothing_and_storage_holds_n
     await page.reload()
     await expect(page.get_by_role("heading", name="Déverrouiller Liaison")).to_be_visible()
     content = await page.content()
-    assert SUBJECT not in content and BODY not in content
+    assert SUBJECT not in content
+    assert BODY not in content
     await expect(page.get_by_role("navigation")).to_be_hidden()
 
     # A wrong passphrase opens nothing.
@@ -68,7 +71,14 @@ async def test_a_reload_without_the_passphrase_shows_nothing_and_storage_holds_n
     assert page.url == f"{base_url}/app/"
     records = await page.evaluate(_DUMP)
     assert len(records) >= 2  # the device, and the message in the vault
-    for needle in (SUBJECT, BODY, "Lefèvre".encode().decode("latin-1"), "sign_seed", "box_secret", PASSPHRASE):
+    for needle in (
+        SUBJECT,
+        BODY,
+        "Lefèvre".encode().decode("latin-1"),
+        "sign_seed",
+        "box_secret",
+        PASSPHRASE,
+    ):
         assert not any(needle in record for record in records), needle
 
     # The right passphrase: the message is back, from the vault (the server deleted it on ack).

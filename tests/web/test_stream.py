@@ -39,7 +39,9 @@ async def test_a_second_tab_displaces_the_first_and_nothing_is_shown_twice(
         await second.unlock()
         connection = first.by_id("connection")
         await expect(connection).to_have_attribute("data-state", "displaced")
-        await expect(first.page.get_by_role("button", name="Reprendre la réception ici")).to_be_visible()
+        await expect(
+            first.page.get_by_role("button", name="Reprendre la réception ici")
+        ).to_be_visible()
 
         await sdk.send([alice], "Pendant", "Deuxième message.")
         await expect(second.inbox_items().filter(has_text="Pendant")).to_have_count(1)
@@ -77,6 +79,8 @@ async def test_a_killed_server_is_reconnected_to_and_redelivered_events_are_show
 ) -> None:
     alice = await professional(process_admin, "Dr Alice Martin", "médecin généraliste")
     bruno = await professional(process_admin, "Dr Bruno Petit", "cardiologue")
+    log = (process.data_dir / "server.log").read_text()
+    assert f"liaison: web client on {process.url}/app/" in log
     web = await open_page(process.url)
 
     # Acks from the page are held back while ``holding``: the server never learns that the
