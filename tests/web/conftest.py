@@ -36,7 +36,17 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "web"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "web"
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the tests save their screenshots: ``docs/web/`` (shown by docs/web.md) when
+    ``LIAISON_UPDATE_SCREENSHOTS=1``, else a temporary directory, so that a test run leaves
+    the working tree as it found it."""
+    if os.environ.get("LIAISON_UPDATE_SCREENSHOTS") == "1":
+        return DOCS_SCREENSHOTS
+    return tmp_path / "screenshots"
 
 
 @pytest.fixture(scope="session")

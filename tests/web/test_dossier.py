@@ -4,13 +4,15 @@ and an INS with a bad key stopped in the browser before anything is sent (ID-1).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.async_api import expect
 
 from dossier_link.models import ConsentRequest
 from messaging.client import AdminClient, LiaisonClient, ReceivedMessage, enroll
 from tests.dossiers import ADULT_BIRTH, new_ins
-from tests.web.conftest import SCREENSHOTS, OpenPage
+from tests.web.conftest import OpenPage
 from tests.web.test_exchange import professional, received, sdk_device
 
 pytestmark = pytest.mark.browser
@@ -32,7 +34,7 @@ async def holder(admin: AdminClient, base_url: str) -> tuple[LiaisonClient, str]
 
 
 async def test_w1_a_linked_message_is_attached_or_refused_and_the_sender_sees_which(
-    open_page: OpenPage, admin: AdminClient, base_url: str
+    open_page: OpenPage, admin: AdminClient, base_url: str, screenshots: Path
 ) -> None:
     gp = await professional(admin, "Dr Alice Martin", "médecin généraliste")
     cardio = await professional(admin, "Dr Bruno Petit", "cardiologue")
@@ -67,7 +69,7 @@ async def test_w1_a_linked_message_is_attached_or_refused_and_the_sender_sees_wh
             reader = web.by_id("sent-reader")
             await expect(reader.locator('[data-outcome="attached"]')).to_be_visible()
             await expect(reader.locator("tr", has_text="Distribué le")).to_have_count(1)
-            await web.screenshot(SCREENSHOTS / "dossier-outcome.png")
+            await web.screenshot(screenshots / "dossier-outcome.png")
 
             # W-1: a dossier that does not exist refuses the document; the message still goes.
             unknown = new_ins(ADULT_BIRTH)
@@ -105,7 +107,7 @@ async def test_w1_a_linked_message_is_attached_or_refused_and_the_sender_sees_wh
 
 
 async def test_id1_an_ins_with_a_bad_key_is_refused_in_the_browser(
-    open_page: OpenPage, admin: AdminClient, base_url: str
+    open_page: OpenPage, admin: AdminClient, base_url: str, screenshots: Path
 ) -> None:
     gp = await professional(admin, "Dr Alice Martin", "médecin généraliste")
     cardio = await professional(admin, "Dr Bruno Petit", "cardiologue")
@@ -119,5 +121,5 @@ async def test_id1_an_ins_with_a_bad_key_is_refused_in_the_browser(
         )
         await expect(result.locator('[data-error="ins_key"]')).to_be_visible()
         await expect(web.by_id("dossier-ins-error")).to_contain_text("La clé de l'INS")
-        await web.screenshot(SCREENSHOTS / "compose.png")
+        await web.screenshot(screenshots / "compose.png")
         assert await received(bruno, ReceivedMessage, count=0) == []

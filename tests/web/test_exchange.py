@@ -4,6 +4,7 @@ the other's signature and decrypts; receipts come back signed and are shown per 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -11,7 +12,7 @@ from playwright.async_api import expect
 
 from messaging.client import AdminClient, LiaisonClient, ReceivedMessage, ReceivedReceipt, enroll
 from tests.support import new_rpps
-from tests.web.conftest import SCREENSHOTS, OpenPage
+from tests.web.conftest import OpenPage
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +49,7 @@ async def received(sdk: LiaisonClient, kind: type[E], count: int = 1) -> list[E]
 
 
 async def test_a_browser_device_and_an_sdk_device_exchange_both_ways(
-    open_page: OpenPage, admin: AdminClient, base_url: str
+    open_page: OpenPage, admin: AdminClient, base_url: str, screenshots: Path
 ) -> None:
     alice = await professional(admin, "Dr Alice Martin", "médecin généraliste")
     bruno = await professional(admin, "Dr Bruno Petit", "cardiologue")
@@ -93,4 +94,4 @@ async def test_a_browser_device_and_an_sdk_device_exchange_both_ways(
             [("echo.pdf", "application/pdf", b"%PDF-1.4 ...")],
         )
         await expect(web.page.locator("#inbox-list li.unread")).to_have_count(1)
-        await web.screenshot(SCREENSHOTS / "inbox.png")
+        await web.screenshot(screenshots / "inbox.png")
