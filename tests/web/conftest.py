@@ -1,5 +1,9 @@
 """Browser tests: Debian's Chromium driven by Playwright, against the real app on a real port.
 
+One Chromium serves the whole session (each test gets fresh browser contexts: separate profiles,
+separate IndexedDB), so browser tests and their fixtures run in the session's event loop: mark
+each module with ``BROWSER`` (below).
+
 Chromium comes from the system (``apt-get install -y chromium``; ``.ci/run`` installs it), never
 from Playwright's own download. Without it every browser test fails with a clear message; run
 ``uv run pytest -m "not browser"`` to leave them out on purpose (README, Development).
@@ -12,11 +16,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
+import pytest_asyncio
+from aiohttp import web
 from playwright.async_api import Browser, async_playwright
-from pytest_aiohttp import AiohttpServer
 
 from messaging.client import AdminClient
+from messaging.redis_server import pick_free_port
 from messaging.server.app import create_app
 from messaging.settings import Settings
 from messaging.web import AssetsMissing, ensure_installed
@@ -36,6 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+BROWSER = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "web"
 
 
@@ -69,7 +75,7 @@ def chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser(web_assets: None, chromium: str) -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
@@ -81,18 +87,20 @@ async def browser(web_assets: None, chromium: str) -> AsyncIterator[Browser]:
             await launched.close()
 
 
-@pytest.fixture
-async def server(aiohttp_server: AiohttpServer, settings: Settings) -> TestServer:
+@pytest_asyncio.fixture(loop_scope="session")
+async def base_url(settings: Settings) -> AsyncIterator[str]:
     """The whole app on a real loopback port: the browser reaches it as it would in production."""
-    return await aiohttp_server(create_app(settings))
+    runner = web.AppRunner(create_app(settings), handle_signals=False)
+    await runner.setup()
+    port = pick_free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
 
 
-@pytest.fixture
-def base_url(server: TestServer) -> str:
-    return str(server.make_url("")).rstrip("/")
-
-
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def admin(base_url: str) -> AsyncIterator[AdminClient]:
     async with AdminClient(base_url, ADMIN_TOKEN) as client:
         yield client
@@ -101,7 +109,7 @@ async def admin(base_url: str) -> AsyncIterator[AdminClient]:
 OpenPage = Callable[..., Awaitable[WebPage]]
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def open_page(browser: Browser, base_url: str) -> AsyncIterator[OpenPage]:
     """Pages in fresh browser contexts (separate profiles: separate IndexedDB); each is checked
     at the end for Content-Security-Policy violations and script errors."""

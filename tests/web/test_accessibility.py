@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from playwright.async_api import expect
 
 from messaging.client import AdminClient, ReceivedMessage, enroll
-from tests.web.conftest import OpenPage
+from tests.web.conftest import BROWSER, OpenPage
 from tests.web.pages import PASSPHRASE, WebPage
 from tests.web.test_exchange import professional, received, sdk_device
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER
 
 MAX_TABS = 60
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import pytest
+import pytest_asyncio
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from messaging import crypto, identifiers, models
@@ -26,25 +26,26 @@ from tests.test_crypto import (
     SIGN,
 )
 from tests.test_crypto import _envelope as known_envelope
-from tests.web.conftest import OpenPage
+from tests.web.conftest import BROWSER, OpenPage
 from tests.web.pages import WebPage
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER
 
 _MODULES = """async () => {
-  const [p, e, c, i] = await Promise.all(
-    ["protocol", "encoding", "crypto", "ins"].map((m) => import(`/app/src/${m}.js`)));
+  const [p, e, c, i, r, s] = await Promise.all(
+    ["protocol", "encoding", "crypto", "ins", "receiver", "session"].map(
+      (m) => import(`/app/src/${m}.js`)));
   await c.readyCrypto();
-  window.liaison = { p, e, c, i };
+  window.liaison = { p, e, c, i, r, s };
 }"""
 
 
 async def run(web: WebPage, body: str, arg: Any = None) -> Any:
-    """Evaluate ``body`` (a function of ``arg`` using ``L = {p, e, c, i}``) in the page."""
-    return await web.page.evaluate(f"(arg) => {{ const L = window.liaison; {body} }}", arg)
+    """Evaluate ``body`` (an async function of ``arg`` using the modules ``L``) in the page."""
+    return await web.page.evaluate(f"async (arg) => {{ const L = window.liaison; {body} }}", arg)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def web(open_page: OpenPage) -> WebPage:
     page = await open_page()
     await page.page.evaluate(_MODULES)
@@ -283,4 +284,91 @@ async def test_what_python_signs_and_seals_the_browser_verifies_and_opens(web: W
         "crossed": False,
         "checkpoint": True,
         "opened": crypto.b64u_encode(CONTENT_KEY),
+    }
+
+
+def _message_event(plaintext: bytes, *, tampered: bool = False) -> dict[str, Any]:
+    """A message event for the device whose box key is BOX, from a device signing with SIGN."""
+    envelope = known_envelope()
+    ciphertext = crypto.aead_encrypt(plaintext, crypto.content_aad(MESSAGE_ID), NONCE, CONTENT_KEY)
+    envelope["ciphertext"] = crypto.b64u_encode(ciphertext)
+    envelope["signature"] = crypto.sign_envelope(envelope, SIGN)
+    if tampered:
+        envelope["recipients"] = ["rpps:10000000009"]
+    return {
+        "type": "message",
+        "cursor": "1795986084153-0.FeNIuunb1zRU",
+        "envelope": envelope,
+        "key": crypto.b64u_encode(crypto.seal(CONTENT_KEY, BOX.public)),
+        "received_at": "2026-11-26T08:00:01.000Z",
+    }
+
+
+def _notification_event(checkpoint: dict[str, Any], *, forged: bool = False) -> dict[str, Any]:
+    notification = {
+        "event": "dossier.document_attached",
+        "ins": CHECKPOINT["ins"],
+        "message_id": MESSAGE_ID,
+        "document": "doc_x",
+        "at": CHECKPOINT["at"],
+        "checkpoint": checkpoint,
+    }
+    signature = crypto.sign_server_event(notification, SIGN)
+    if forged:
+        signature = crypto.sign_server_event({**notification, "document": "doc_y"}, SIGN)
+    return {
+        "type": "notification",
+        "cursor": "1-0.x",
+        "notification": notification,
+        "signature": signature,
+    }
+
+
+async def test_the_receiver_keeps_what_verifies_and_rejects_the_rest(web: WebPage) -> None:
+    checkpoint = {**CHECKPOINT, "signature": CHECKPOINT_SIGNATURE}
+    events = {
+        "message": _message_event(
+            crypto.canonical_json({**PLAINTEXT, "priority": "urgent"})  # unknown member: ignored
+        ),
+        "tampered": _message_event(crypto.canonical_json(PLAINTEXT), tampered=True),
+        "no_body": _message_event(crypto.canonical_json({"subject": "x"})),
+        "bad_utf8": _message_event(b'{"subject":"\xed\xa0\x80","body":""}'),
+        "notification": _notification_event(checkpoint),
+        "forged": _notification_event(checkpoint, forged=True),
+        "other_log": _notification_event({**checkpoint, "seq": 8}),
+        "other_dossier": _notification_event({**checkpoint, "ins": "253072A07300443"}),
+    }
+    verdicts = await run(
+        web,
+        """
+        const { c, e, r, s } = L;
+        const keys = c.deviceKeys(new Uint8Array(arg.sign), new Uint8Array(arg.box));
+        const signKey = e.b64uEncode(keys.sign.publicKey);
+        // A session whose directory and server key are the fixed ones: the real checks run.
+        const session = {
+          identity: { principal: "rpps:10009876543", keys },
+          serverInfo: async () => ({ sign_key: signKey }),
+          senderDevice: async (sender, id) => ({ id, owner: sender, sign_key: signKey }),
+          verifyServerSignature: s.DeviceSession.prototype.verifyServerSignature,
+        };
+        const out = {};
+        for (const [name, raw] of Object.entries(arg.events)) {
+          const event = await r.verifyEvent(session, raw);
+          out[name] = event.kind === "invalid" ? event.code : event.kind;
+          if (name === "message") out.content = [event.subject, event.body, event.attachments];
+        }
+        return out;
+        """,
+        {"sign": list(SIGN.seed), "box": list(BOX.secret), "events": events},
+    )
+    assert verdicts == {
+        "message": "message",
+        "content": [PLAINTEXT["subject"], PLAINTEXT["body"], []],
+        "tampered": "bad_signature",
+        "no_body": "malformed_content",
+        "bad_utf8": "malformed_content",
+        "notification": "notification",
+        "forged": "bad_server_signature",
+        "other_log": "bad_checkpoint",
+        "other_dossier": "bad_checkpoint",
     }

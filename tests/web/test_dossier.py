@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from playwright.async_api import expect
 
 from dossier_link.models import ConsentRequest
 from messaging.client import AdminClient, LiaisonClient, ReceivedMessage, enroll
 from tests.dossiers import ADULT_BIRTH, new_ins
-from tests.web.conftest import OpenPage
+from tests.web.conftest import BROWSER, OpenPage
 from tests.web.test_exchange import professional, received, sdk_device
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER
 
 LETTER = "Sortie ce jour. Traitement : bisoprolol 2,5 mg. Revoir dans un mois."
 
@@ -91,6 +90,11 @@ async def test_w1_a_linked_message_is_attached_or_refused_and_the_sender_sees_wh
             await expect(notices).to_have_count(2)
             await expect(notices.filter(has_text="Document rattaché au DMP")).to_have_count(1)
             await expect(notices.filter(has_text="Rattachement au DMP refusé")).to_have_count(1)
+            # The attachment's notification carries the log's signed checkpoint, checked here.
+            await notices.filter(has_text="Document rattaché au DMP").get_by_role("button").click()
+            await expect(web.by_id("reader").locator("[data-checkpoint]")).to_contain_text(
+                "Point de contrôle du journal d'accès signé par le serveur"
+            )
 
             # MS-2: once the holder bans the recipient, the whole message is refused.
             await patient.dossiers.ban(ins, cardio)

@@ -7,14 +7,13 @@ import asyncio
 from pathlib import Path
 from typing import TypeVar
 
-import pytest
 from playwright.async_api import expect
 
 from messaging.client import AdminClient, LiaisonClient, ReceivedMessage, ReceivedReceipt, enroll
 from tests.support import new_rpps
-from tests.web.conftest import OpenPage
+from tests.web.conftest import BROWSER, OpenPage
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER
 
 E = TypeVar("E", ReceivedMessage, ReceivedReceipt)
 

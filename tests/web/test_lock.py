@@ -4,15 +4,14 @@ nothing secret or readable is ever in localStorage, sessionStorage, the URL or t
 
 from __future__ import annotations
 
-import pytest
 from playwright.async_api import expect
 
 from messaging.client import AdminClient
-from tests.web.conftest import OpenPage
+from tests.web.conftest import BROWSER, OpenPage
 from tests.web.pages import PASSPHRASE
 from tests.web.test_exchange import professional, sdk_device
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER
 
 SUBJECT = "Résultats biologiques de M. Lefèvre"
 BODY = "Créatinine 182 µmol/L, à recontrôler."

@@ -9,16 +9,17 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import WebSocketRoute, expect
 
 from messaging.client import AdminClient, LiaisonClient, ReceivedReceipt
 from tests.conftest import ADMIN_TOKEN
 from tests.processes import ServerProcess
-from tests.web.conftest import OpenPage
+from tests.web.conftest import BROWSER, OpenPage
 from tests.web.pages import WebPage
 from tests.web.test_exchange import professional, received, sdk_device
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER
 
 
 async def test_a_second_tab_displaces_the_first_and_nothing_is_shown_twice(
@@ -67,7 +68,7 @@ def process(redis_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
         server.stop()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def process_admin(process: ServerProcess) -> AsyncIterator[AdminClient]:
     async with AdminClient(process.url, ADMIN_TOKEN) as client:
         yield client

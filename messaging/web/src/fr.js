@@ -60,6 +60,7 @@ const INVALID = {
   unknown_sender_device: "appareil expéditeur inconnu",
   bad_server_signature: "signature du serveur invalide",
   unknown_event_type: "type d'événement inconnu",
+  bad_checkpoint: "point de contrôle du journal invalide",
 };
 
 export function invalidText(code) {

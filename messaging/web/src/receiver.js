@@ -4,7 +4,14 @@
 //
 // A check that fails for good gives an ``invalid`` event (shown, never trusted); a failure to
 // reach the server while checking is thrown, so the event stays queued and comes again.
-import { CryptoError, decryptContent, openSealed, parsePlaintext, verifyEnvelope } from "./crypto.js";
+import {
+  CryptoError,
+  decryptContent,
+  openSealed,
+  parsePlaintext,
+  verifyEnvelope,
+  verifyLogCheckpoint,
+} from "./crypto.js";
 import { b64uDecode, b64uLength, EncodingError, isWellFormed } from "./encoding.js";
 import {
   DEVICE_PATTERN,
@@ -200,5 +207,23 @@ async function verifyNotification(session, raw, cursor) {
   }
   b64u(signature, SIGNATURE_BYTES, "signature");
   await session.verifyServerSignature(notification, signature);
+  if (notification.checkpoint !== undefined) await verifyCheckpoint(session, notification);
   return { kind: "notification", cursor, event: notification.event, notification };
+}
+
+/** A dossier notification's access-log checkpoint (the log's state after the change it reports)
+ * must be the server's, for the same dossier: the holder keeps it as proof. */
+async function verifyCheckpoint(session, notification) {
+  const { checkpoint } = notification;
+  if (!isObject(checkpoint) || checkpoint.ins !== notification.ins) {
+    throw new VerificationError("bad_checkpoint", "the notification's checkpoint is for another dossier");
+  }
+  const { signature, ...signed } = checkpoint;
+  const serverKey = b64uDecode((await session.serverInfo()).sign_key);
+  try {
+    verifyLogCheckpoint(signed, b64u(signature, SIGNATURE_BYTES, "checkpoint.signature"), serverKey);
+  } catch (error) {
+    if (error instanceof VerificationError) throw error;
+    throw new VerificationError("bad_checkpoint", "the notification's checkpoint is not signed by the server");
+  }
 }

@@ -96,7 +96,14 @@ export function renderReader(mailbox, selected, { reply }) {
     fill(reader,
       el("h2", { id: "reader-title" }, "Notification du DMP"),
       el("p", {}, notificationText(record.notification)),
-      details(Object.entries(record.notification).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])),
+      details(Object.entries(record.notification)
+        .filter(([k]) => k !== "checkpoint")
+        .map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])),
+      record.notification.checkpoint
+        ? el("p", { class: "help", "data-checkpoint": record.notification.checkpoint.seq },
+            `Point de contrôle du journal d'accès signé par le serveur : entrée n° ${record.notification.checkpoint.seq}, `,
+            timeElement(record.notification.checkpoint.at), ".")
+        : null,
       el("p", { class: "help" }, "Notification signée par le serveur ; signature vérifiée."));
     return;
   }
