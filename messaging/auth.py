@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -33,11 +34,18 @@ def secret_digest(secret: str) -> str:
     return crypto.digest(secret.encode(), 16).hex()
 
 
+# Visible ASCII (issued tokens are RFC 6750 b64tokens; the operator's is configured). aiohttp
+# hands over header bytes that are not UTF-8 as lone surrogates, which no digest or constant-time
+# comparison can take: such a value is simply not a token.
+_BEARER_TOKEN = re.compile(r"[!-~]+")
+
+
 def bearer(header: str | None) -> str | None:
     if header is None:
         return None
     scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    token = value.strip()
+    return token if scheme.lower() == "bearer" and _BEARER_TOKEN.fullmatch(token) else None
 
 
 class Authenticator:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -22,6 +20,9 @@ import nacl.exceptions
 import nacl.hash
 import nacl.public
 import nacl.signing
+
+from messaging import canonical
+from messaging.canonical import canonical_json as canonical_json
 
 CTX_BOX_KEY: Final = "liaison/v1/box-key"
 CTX_ENROLL: Final = "liaison/v1/enroll"
@@ -48,26 +49,18 @@ def b64u_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-_B64U_TEXT = re.compile(r"[A-Za-z0-9_-]*")
-
-
 def b64u_encoded_length(size: int) -> int:
     """Characters of ``size`` bytes in base64url without padding."""
     return (size * 4 + 2) // 3
 
 
 def b64u_decode(text: str) -> bytes:
-    """Strict base64url without padding: padding or characters outside the alphabet fail."""
-    if not _B64U_TEXT.fullmatch(text) or len(text) % 4 == 1:
-        raise CryptoError("not base64url without padding")
+    """Canonical base64url without padding only (``canonical.check_b64u``), else CryptoError."""
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (ValueError, TypeError) as exc:
-        raise CryptoError("not base64url without padding") from exc
-
-
-def canonical_json(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        canonical.check_b64u(text)
+    except canonical.EncodingError as exc:
+        raise CryptoError(exc.reason) from exc
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def random_bytes(size: int) -> bytes:
@@ -246,25 +239,37 @@ def encrypt_content(
 def decrypt_content(
     ciphertext: bytes, message_id: str, content_key: bytes, nonce: bytes
 ) -> dict[str, Any]:
+    """The plaintext object. ``CryptoError`` when the ciphertext does not authenticate;
+    ``canonical.EncodingError`` when it does but is not an I-JSON object (the sender's fault,
+    reported by recipients as ``malformed_content``)."""
     data = aead_decrypt(ciphertext, content_aad(message_id), nonce, content_key)
-    try:
-        plaintext = json.loads(data)
-    except ValueError as exc:
-        raise CryptoError("decrypted content is not JSON") from exc
+    plaintext = canonical.loads(data)
     if not isinstance(plaintext, dict):
-        raise CryptoError("decrypted content is not a JSON object")
+        raise canonical.EncodingError(
+            canonical.INVALID_JSON, "the plaintext is not a JSON object", None
+        )
     return plaintext
 
 
 def sign_envelope(envelope: Mapping[str, Any], sign_key: SigningKey) -> str:
+    """Raises ``canonical.EncodingError`` for a value with no canonical form: never signed."""
     return b64u_encode(sign_key.sign(CTX_ENVELOPE, envelope_signing_bytes(envelope)))
+
+
+def _verifiable(message: Callable[[], bytes]) -> bytes:
+    # A value with no canonical form was not signed by an honest signer: it cannot verify.
+    try:
+        return message()
+    except canonical.EncodingError as exc:
+        raise CryptoError(f"not in canonical form: {exc.reason}") from exc
 
 
 def verify_envelope(envelope: Mapping[str, Any], sign_key: bytes) -> None:
     signature = envelope.get("signature")
     if not isinstance(signature, str):
         raise CryptoError("envelope has no signature")
-    verify(sign_key, CTX_ENVELOPE, envelope_signing_bytes(envelope), b64u_decode(signature))
+    message = _verifiable(lambda: envelope_signing_bytes(envelope))
+    verify(sign_key, CTX_ENVELOPE, message, b64u_decode(signature))
 
 
 # --- server events ---------------------------------------------------------------------------
@@ -275,13 +280,13 @@ def sign_server_event(body: Mapping[str, Any], server_key: SigningKey) -> str:
 
 
 def verify_server_event(body: Mapping[str, Any], signature: str, server_public: bytes) -> None:
-    verify(server_public, CTX_SERVER_EVENT, canonical_json(body), b64u_decode(signature))
+    message = _verifiable(lambda: canonical_json(body))
+    verify(server_public, CTX_SERVER_EVENT, message, b64u_decode(signature))
 
 
 # --- access-log checkpoints ------------------------------------------------------------------
 
 CHECKPOINT_FIELDS: Final = frozenset({"ins", "seq", "head", "at"})
-_MAX_JSON_INTEGER: Final = 2**53 - 1
 
 
 def checkpoint_signing_bytes(checkpoint: Mapping[str, Any]) -> bytes:
@@ -294,7 +299,11 @@ def checkpoint_signing_bytes(checkpoint: Mapping[str, Any]) -> bytes:
     if set(checkpoint) != CHECKPOINT_FIELDS:
         raise CryptoError(f"a checkpoint has exactly the members {sorted(CHECKPOINT_FIELDS)}")
     seq = checkpoint["seq"]
-    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= _MAX_JSON_INTEGER:
+    if (
+        not isinstance(seq, int)
+        or isinstance(seq, bool)
+        or not 0 <= seq <= canonical.MAX_SAFE_INTEGER
+    ):
         raise CryptoError("a checkpoint's seq is an integer from 0 to 2^53-1")
     if not all(isinstance(checkpoint[name], str) for name in ("ins", "head", "at")):
         raise CryptoError("a checkpoint's ins, head and at are strings")
@@ -308,9 +317,5 @@ def sign_log_checkpoint(checkpoint: Mapping[str, Any], server_key: SigningKey) -
 def verify_log_checkpoint(
     checkpoint: Mapping[str, Any], signature: str, server_public: bytes
 ) -> None:
-    verify(
-        server_public,
-        CTX_LOG_CHECKPOINT,
-        checkpoint_signing_bytes(checkpoint),
-        b64u_decode(signature),
-    )
+    message = _verifiable(lambda: checkpoint_signing_bytes(checkpoint))
+    verify(server_public, CTX_LOG_CHECKPOINT, message, b64u_decode(signature))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from messaging import canonical, models
+
 
 class LiaisonError(Exception):
     """Root of every error Liaison reports to a caller."""
@@ -38,6 +40,60 @@ class InvalidRequest(LiaisonError):
     status = 400
     code = "invalid_request"
     title = "The request is not valid"
+
+
+class EncodingRefused(LiaisonError):
+    """A value breaks an encoding rule of DESIGN §2. ``field`` (a JSON Pointer) says where;
+    the value itself is never echoed."""
+
+    def __init__(self, reason: str, field: str | None) -> None:
+        where = "the body" if not field else f"the value at {field}"
+        extra = {} if field is None else {"field": field}
+        super().__init__(f"{where}: {reason}", **extra)
+
+
+class InvalidEncoding(EncodingRefused):
+    code = canonical.INVALID_ENCODING
+    title = "The body is not UTF-8 without a byte-order mark"
+
+
+class UnpairedSurrogate(EncodingRefused):
+    code = canonical.UNPAIRED_SURROGATE
+    title = "A string is not a sequence of Unicode scalar values"
+
+
+class DuplicateMember(EncodingRefused):
+    code = canonical.DUPLICATE_MEMBER
+    title = "An object repeats a member name"
+
+
+class NonCanonical(EncodingRefused):
+    code = canonical.NON_CANONICAL
+    title = "A value is not in its canonical form"
+
+
+class UnsupportedVersion(EncodingRefused):
+    code = models.UNSUPPORTED_VERSION
+    title = "This protocol version is not supported"
+
+
+_REFUSALS: dict[str, type[EncodingRefused]] = {
+    kind.code: kind
+    for kind in (
+        InvalidEncoding,
+        UnpairedSurrogate,
+        DuplicateMember,
+        NonCanonical,
+        UnsupportedVersion,
+    )
+}
+
+
+def encoding_refused(code: str, reason: str, field: str | None) -> EncodingRefused | None:
+    """The problem for a refusal coded ``code`` (by ``canonical`` or a model validator), or
+    None when ``code`` is not one of the encoding rules."""
+    refusal = _REFUSALS.get(code)
+    return None if refusal is None else refusal(reason, field)
 
 
 class BadSignature(LiaisonError):

@@ -1,23 +1,29 @@
 """Wire models: what crosses HTTP and WebSocket (DESIGN §4–§5).
 
 Every model forbids unknown fields and is frozen. Identifiers and binary values are kept as the
-exact strings the client sent, because signatures cover the client's bytes, not a re-encoding.
+exact strings the client sent, because signatures cover the client's bytes, not a re-encoding;
+that is safe only because every value must be in its one canonical form (``messaging.canonical``):
+a binary value or a time spelled otherwise is refused with the problem code ``non_canonical``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
+    StrictStr,
     StringConstraints,
 )
+from pydantic_core import PydanticCustomError
 
-from messaging import crypto
+from messaging import canonical, crypto
 from messaging.identifiers import INS_PATTERN, RPPS_PATTERN
 
 _SLUG = r"[a-z0-9][a-z0-9-]{1,62}"
@@ -28,38 +34,68 @@ UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z$"
 B64U_PATTERN = r"^[A-Za-z0-9_-]*$"
 
+UNSUPPORTED_VERSION = "unsupported_version"
+
+
+def _canonical(check: Callable[[str], str]) -> AfterValidator:
+    """A validator refusing with the ``EncodingError``'s own code (``non_canonical``), so that
+    the problem document says which rule of DESIGN §2 the value breaks."""
+
+    def validate(value: str) -> str:
+        try:
+            return check(value)
+        except canonical.EncodingError as exc:
+            raise PydanticCustomError(exc.code, exc.reason) from None
+
+    return AfterValidator(validate)
+
+
 PrincipalId = Annotated[str, StringConstraints(strict=True, pattern=PRINCIPAL_PATTERN)]
 ProfessionalId = Annotated[str, StringConstraints(strict=True, pattern=PROFESSIONAL_PATTERN)]
 DeviceId = Annotated[str, StringConstraints(strict=True, pattern=DEVICE_PATTERN)]
 MessageId = Annotated[str, StringConstraints(strict=True, pattern=UUID_PATTERN)]
-Timestamp = Annotated[str, StringConstraints(strict=True, pattern=TIME_PATTERN)]
+Timestamp = Annotated[
+    StrictStr, _canonical(canonical.check_time), Field(json_schema_extra={"pattern": TIME_PATTERN})
+]
 Ins = Annotated[str, StringConstraints(strict=True, pattern=rf"^{INS_PATTERN}$")]
 Cursor = Annotated[str, StringConstraints(strict=True, min_length=3, max_length=80)]
 Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
 
 
-def _b64u_of(size: int | None) -> AfterValidator:
-    # The alphabet is checked by the pattern; the length alone then tells whether the text
-    # decodes, and to how many bytes, without decoding a ciphertext on every request.
-    length = None if size is None else crypto.b64u_encoded_length(size)
+def _b64u_of(size: int) -> AfterValidator:
+    # Canonical text tells from its length alone how many bytes it holds: nothing is decoded,
+    # not even a ciphertext, on the request path.
+    length = crypto.b64u_encoded_length(size)
 
     def check(value: str) -> str:
-        if len(value) % 4 == 1:
-            raise ValueError("must be base64url without padding")
-        if length is not None and len(value) != length:
+        if len(value) != length:
             raise ValueError(f"must encode exactly {size} bytes")
         return value
 
     return AfterValidator(check)
 
 
-_B64U = StringConstraints(strict=True, pattern=B64U_PATTERN)
-B64u = Annotated[str, _B64U, _b64u_of(None)]
-Key32 = Annotated[str, _B64U, _b64u_of(crypto.KEY_BYTES)]
-Signature = Annotated[str, _B64U, _b64u_of(crypto.SIGNATURE_BYTES)]
-Nonce = Annotated[str, _B64U, _b64u_of(crypto.NONCE_BYTES)]
+B64u = Annotated[
+    StrictStr, _canonical(canonical.check_b64u), Field(json_schema_extra={"pattern": B64U_PATTERN})
+]
+Key32 = Annotated[B64u, _b64u_of(crypto.KEY_BYTES)]
+Signature = Annotated[B64u, _b64u_of(crypto.SIGNATURE_BYTES)]
+Nonce = Annotated[B64u, _b64u_of(crypto.NONCE_BYTES)]
 # A sealed box adds an ephemeral public key and a MAC (48 bytes) to the 32-byte content key.
-KeyWrap = Annotated[str, _B64U, _b64u_of(crypto.KEY_BYTES + 48)]
+KeyWrap = Annotated[B64u, _b64u_of(crypto.KEY_BYTES + 48)]
+
+
+def _version(value: object) -> object:
+    # Python's 1 == 1.0 == True would let "v": 1.0 or true through a Literal[1], though another
+    # implementation re-serialises them differently: only the JSON integer token 1 is version 1.
+    if type(value) is int:
+        if value != 1:
+            raise PydanticCustomError(UNSUPPORTED_VERSION, "this server speaks version 1 only")
+        return value
+    raise PydanticCustomError(canonical.NON_CANONICAL, "v must be the JSON integer 1")
+
+
+Version = Annotated[Literal[1], BeforeValidator(_version)]
 
 DOSSIER_KEY: Final = "dossier"
 """The reserved name in an envelope's ``keys``: the content key sealed to the dossier key."""
@@ -220,7 +256,7 @@ def _unique(values: list[str]) -> list[str]:
 
 
 class Envelope(WireModel):
-    v: Literal[1]
+    v: Version
     id: MessageId
     sender: PrincipalId
     sender_device: DeviceId

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from messaging import crypto, models
-from messaging.client.errors import VerificationError, validation_detail
+from messaging import canonical, crypto, models
+from messaging.client.errors import SdkError, UnreadableContent, validation_detail
 
 
 class Attachment(NamedTuple):
@@ -18,8 +19,10 @@ class Attachment(NamedTuple):
     data: bytes
 
 
+# Reading only: recipients ignore the members they do not know, so that a later version can add
+# some (DESIGN §5). The SDK itself writes the known members only (``MessageContent.plaintext``).
 class _AttachmentWire(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     name: str
     media_type: str
@@ -27,7 +30,7 @@ class _AttachmentWire(BaseModel):
 
 
 class _ContentWire(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     subject: str
     body: str
@@ -43,6 +46,9 @@ class MessageContent:
     body: str
     attachments: tuple[Attachment, ...] = ()
     in_reply_to: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """Members of a received plaintext that this version does not know: kept for the caller
+    to look at, never interpreted, and never sent (``plaintext`` writes the known ones)."""
 
     def plaintext(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -60,7 +66,8 @@ class MessageContent:
         attachments = tuple(
             Attachment(a.name, a.media_type, crypto.b64u_decode(a.data)) for a in wire.attachments
         )
-        return cls(wire.subject, wire.body, attachments, wire.in_reply_to)
+        extra = dict(wire.model_extra or {})
+        return cls(wire.subject, wire.body, attachments, wire.in_reply_to, extra)
 
 
 def attachments_wire(attachments: Sequence[Attachment]) -> list[dict[str, str]]:
@@ -73,7 +80,7 @@ def attachments_wire(attachments: Sequence[Attachment]) -> list[dict[str, str]]:
 class SignedEnvelope(models.WireModel):
     """An envelope as a recipient gets it: without ``keys`` (DESIGN §5)."""
 
-    v: Literal[1]
+    v: models.Version
     id: models.MessageId
     sender: models.PrincipalId
     sender_device: models.DeviceId
@@ -99,13 +106,16 @@ def build_envelope(
     dossier_key: bytes | None = None,
 ) -> dict[str, Any]:
     """Encrypt ``content`` under a fresh content key, wrap that key for every device of
-    ``box_keys`` (device id -> X25519 public key) and for the dossier store, and sign."""
+    ``box_keys`` (device id -> X25519 public key) and for the dossier store, and sign.
+    A value with no canonical form (a string with an unpaired surrogate: an emoji cut in half)
+    is refused here with ``invalid_content``, before anything is sent."""
     if (dossier is None) != (dossier_key is None):
         raise ValueError("a dossier header needs the dossier key, and only then")
     content_key = crypto.random_bytes(crypto.KEY_BYTES)
-    sealed = crypto.encrypt_content(
-        content.plaintext(), message_id, content_key, crypto.random_bytes(crypto.NONCE_BYTES)
-    )
+    with _refusing("message content"):
+        sealed = crypto.encrypt_content(
+            content.plaintext(), message_id, content_key, crypto.random_bytes(crypto.NONCE_BYTES)
+        )
     envelope: dict[str, Any] = {
         "v": 1,
         "id": message_id,
@@ -123,23 +133,36 @@ def build_envelope(
     }
     if dossier_key is not None:
         keys[models.DOSSIER_KEY] = crypto.b64u_encode(crypto.seal(content_key, dossier_key))
-    envelope["signature"] = crypto.sign_envelope(envelope, sign_key)
+    with _refusing("envelope"):
+        envelope["signature"] = crypto.sign_envelope(envelope, sign_key)
     envelope["keys"] = keys
     return envelope
+
+
+@contextmanager
+def _refusing(what: str) -> Iterator[None]:
+    try:
+        yield
+    except canonical.EncodingError as exc:
+        raise SdkError(
+            "invalid_content", f"the {what} cannot be sent: {exc.described}; nothing was sent"
+        ) from exc
 
 
 def open_content(envelope: Mapping[str, Any], wrap: bytes, box: crypto.BoxKey) -> MessageContent:
     """Open this device's key ``wrap`` and decrypt the envelope's content. The signature is
     not checked here: do it first with ``crypto.verify_envelope``. Raises ``crypto.CryptoError``
-    or ``VerificationError``."""
-    content_key = box.open(wrap)
-    plaintext = crypto.decrypt_content(
-        crypto.b64u_decode(str(envelope["ciphertext"])),
-        str(envelope["id"]),
-        content_key,
-        crypto.b64u_decode(str(envelope["nonce"])),
-    )
+    when the wrap or the ciphertext does not open, ``UnreadableContent`` (``malformed_content``)
+    when the plaintext does not decode (UTF-8), parse (I-JSON) or validate (DESIGN §5)."""
     try:
+        plaintext = crypto.decrypt_content(
+            crypto.b64u_decode(str(envelope["ciphertext"])),
+            str(envelope["id"]),
+            box.open(wrap),
+            crypto.b64u_decode(str(envelope["nonce"])),
+        )
         return MessageContent.from_plaintext(plaintext)
+    except canonical.EncodingError as exc:
+        raise UnreadableContent("malformed_content", exc.described) from exc
     except ValidationError as exc:
-        raise VerificationError("malformed_content", validation_detail(exc)) from exc
+        raise UnreadableContent("malformed_content", validation_detail(exc)) from exc

@@ -4,7 +4,6 @@ reaching its dossiers through ``LiaisonClient.dossiers``."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import uuid
@@ -14,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from messaging import crypto, models
+from messaging import canonical, crypto, models
 from messaging.client.content import Attachment, MessageContent, build_envelope
 from messaging.client.dossiers import DossierClient
 from messaging.client.errors import (
@@ -191,8 +190,8 @@ class LiaisonClient(Receiver):
 
     async def _stream_item(self, data: Any) -> StreamItem | None:
         try:
-            raw = json.loads(data)
-        except (TypeError, ValueError):
+            raw = canonical.loads(data) if isinstance(data, str) else None
+        except canonical.EncodingError:
             raw = None
         if not isinstance(raw, dict):
             return InvalidEvent(None, None, "malformed_event", "a frame is not a JSON object", {})

@@ -54,6 +54,12 @@ class VerificationError(SdkError):
     """Something the server relayed does not verify (a key binding, a signature, a shape)."""
 
 
+class UnreadableContent(VerificationError):
+    """A message whose signature verified but whose content cannot be read: ``malformed_content``
+    (the plaintext does not decode, parse or validate) or ``undecryptable`` (this device's key
+    wrap or the ciphertext does not open). The sender really sent it: it can be acked."""
+
+
 class IdentityFileError(SdkError):
     """The device key file is missing or unreadable."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,9 @@ class SendResult:
 
 
 @dataclass(frozen=True, slots=True)
-class ReceivedMessage:
+class _Delivered:
+    """What the signed envelope of a delivered message says, readable or not."""
+
     cursor: str
     id: str
     sender: str
@@ -29,15 +32,11 @@ class ReceivedMessage:
     recipients: tuple[str, ...]
     created_at: str
     received_at: str
-    subject: str
-    body: str
-    attachments: tuple[Attachment, ...]
-    in_reply_to: str | None
     dossier: models.DossierHeader | None
 
-    def as_dict(self) -> dict[str, Any]:
+    def _envelope_dict(self, kind: str) -> dict[str, Any]:
         return {
-            "type": "message",
+            "type": kind,
             "cursor": self.cursor,
             "id": self.id,
             "sender": self.sender,
@@ -45,12 +44,41 @@ class ReceivedMessage:
             "recipients": list(self.recipients),
             "created_at": self.created_at,
             "received_at": self.received_at,
+            "dossier": None if self.dossier is None else self.dossier.model_dump(exclude_none=True),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMessage(_Delivered):
+    subject: str
+    body: str
+    attachments: tuple[Attachment, ...]
+    in_reply_to: str | None
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """Plaintext members this version does not know (``MessageContent.extra``)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self._envelope_dict("message"),
             "subject": self.subject,
             "body": self.body,
             "attachments": attachments_wire(self.attachments),
             "in_reply_to": self.in_reply_to,
-            "dossier": None if self.dossier is None else self.dossier.model_dump(exclude_none=True),
+            "extra": dict(self.extra),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableMessage(_Delivered):
+    """A message its sender really sent (the signature verified) whose content cannot be read:
+    ``code`` is ``malformed_content`` or ``undecryptable``. Shown with its sender and id, and
+    acked like any message by the CLI: one bad message must never block a queue (DESIGN §5)."""
+
+    code: str
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self._envelope_dict("unreadable"), "code": self.code, "detail": self.detail}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +140,9 @@ class BacklogDrained:
         return {"type": "queue_empty"}
 
 
-ReceivedEvent = ReceivedMessage | ReceivedReceipt | ReceivedNotification | InvalidEvent
+ReceivedEvent = (
+    ReceivedMessage | UnreadableMessage | ReceivedReceipt | ReceivedNotification | InvalidEvent
+)
 StreamItem = ReceivedEvent | BacklogDrained
 
 

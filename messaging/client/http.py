@@ -4,7 +4,6 @@ JSON requests, and problem documents (RFC 9457) turned into ``ApiError``."""
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
@@ -13,6 +12,7 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
+from messaging import canonical
 from messaging.client.errors import (
     ApiError,
     SdkError,
@@ -55,8 +55,8 @@ def _retry_after(value: str | None) -> float | None:
 
 async def _api_error(response: aiohttp.ClientResponse) -> ApiError:
     problem: Any = None
-    with contextlib.suppress(ValueError, aiohttp.ClientError):
-        problem = json.loads(await response.text())
+    with contextlib.suppress(canonical.EncodingError, aiohttp.ClientError):
+        problem = canonical.loads(await response.read())
     if not isinstance(problem, dict):
         problem = {}
     code = problem.get("code")
@@ -119,16 +119,22 @@ class HttpClient:
         headers = {"Accept": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = _outgoing(body)
+        if params is not None:
+            _outgoing(params)
         url = self.base_url + path
         try:
             async with self._http().request(
-                method, url, json=body, params=params, headers=headers
+                method, url, data=data, params=params, headers=headers
             ) as response:
                 if response.status >= 400:
                     raise await _api_error(response)
                 if response.status == 204:
                     return None
-                text = await response.text()
+                answer = await response.read()
         except aiohttp.InvalidURL as exc:
             raise SdkError("invalid_url", f"not a usable server URL: {self.base_url}") from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -136,6 +142,15 @@ class HttpClient:
                 "server_unreachable", f"{method} {url}: {exc or type(exc).__name__}"
             ) from exc
         try:
-            return json.loads(text) if text else None
-        except ValueError as exc:
-            raise SdkError("bad_response", f"{method} {path} did not answer JSON") from exc
+            return canonical.loads(answer) if answer else None
+        except canonical.EncodingError as exc:
+            raise SdkError("bad_response", f"{method} {path} did not answer I-JSON") from exc
+
+
+def _outgoing(document: Mapping[str, Any]) -> bytes:
+    """What the SDK sends, in canonical JSON: a value with no canonical form (a string with an
+    unpaired surrogate, a float) is refused here, before anything leaves."""
+    try:
+        return canonical.canonical_json(document)
+    except canonical.EncodingError as exc:
+        raise SdkError("invalid_request", f"cannot be sent: {exc.described}") from exc

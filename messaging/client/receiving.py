@@ -21,7 +21,12 @@ from dossier_link.models import LogCheckpoint
 from messaging import crypto, models
 from messaging.client.checkpoints import CheckpointStore
 from messaging.client.content import SignedEnvelope
-from messaging.client.errors import SdkError, VerificationError, validation_detail
+from messaging.client.errors import (
+    SdkError,
+    UnreadableContent,
+    VerificationError,
+    validation_detail,
+)
 from messaging.client.events import (
     FetchResult,
     InvalidEvent,
@@ -29,6 +34,7 @@ from messaging.client.events import (
     ReceivedMessage,
     ReceivedNotification,
     ReceivedReceipt,
+    UnreadableMessage,
 )
 from messaging.client.identity import DeviceIdentity
 from messaging.client.session import DeviceSession
@@ -149,29 +155,48 @@ class Receiver(DeviceSession):
         except VerificationError as exc:
             return InvalidEvent(cursor, kind, exc.code, exc.detail, raw)
 
-    async def _verify_message(self, raw: dict[str, Any]) -> ReceivedMessage | Duplicate:
+    async def _verify_message(
+        self, raw: dict[str, Any]
+    ) -> ReceivedMessage | UnreadableMessage | Duplicate:
         event = models.MessageEvent.model_validate(raw)
         envelope = SignedEnvelope.model_validate(event.envelope)
         seen_key = f"{envelope.sender}/{envelope.id}"
         if seen_key in self._seen:
             return Duplicate(event.cursor)
-        content = await self._open_signed(event.envelope, envelope, event.key, event.received_at)
-        self._unacked[event.cursor] = seen_key
-        while len(self._unacked) > SEEN_LIMIT:
-            self._unacked.popitem(last=False)
+        try:
+            content = await self._open_signed(
+                event.envelope, envelope, event.key, event.received_at
+            )
+        except UnreadableContent as exc:
+            # Really sent by its sender, only unreadable: a message like another (acked, and
+            # recognised when delivered again), shown with what it failed on.
+            delivered = self._delivered(event, envelope, seen_key)
+            return UnreadableMessage(*delivered, code=exc.code, detail=exc.detail)
         return ReceivedMessage(
-            cursor=event.cursor,
-            id=envelope.id,
-            sender=envelope.sender,
-            sender_device=envelope.sender_device,
-            recipients=tuple(envelope.recipients),
-            created_at=envelope.created_at,
-            received_at=event.received_at,
+            *self._delivered(event, envelope, seen_key),
             subject=content.subject,
             body=content.body,
             attachments=content.attachments,
             in_reply_to=content.in_reply_to,
-            dossier=envelope.dossier,
+            extra=content.extra,
+        )
+
+    def _delivered(
+        self, event: models.MessageEvent, envelope: SignedEnvelope, seen_key: str
+    ) -> tuple[str, str, str, str, tuple[str, ...], str, str, models.DossierHeader | None]:
+        """Remember the message as handed over (for dedupe once acked); its envelope's fields."""
+        self._unacked[event.cursor] = seen_key
+        while len(self._unacked) > SEEN_LIMIT:
+            self._unacked.popitem(last=False)
+        return (
+            event.cursor,
+            envelope.id,
+            envelope.sender,
+            envelope.sender_device,
+            tuple(envelope.recipients),
+            envelope.created_at,
+            event.received_at,
+            envelope.dossier,
         )
 
     async def _verify_receipt(self, raw: dict[str, Any]) -> ReceivedReceipt:

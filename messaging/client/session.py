@@ -18,7 +18,7 @@ import aiohttp
 from messaging import crypto, models
 from messaging.client.checkpoints import CheckpointStore
 from messaging.client.content import MessageContent, SignedEnvelope, open_content
-from messaging.client.errors import ApiError, VerificationError
+from messaging.client.errors import ApiError, UnreadableContent, VerificationError
 from messaging.client.http import HttpClient, parse, url_path
 from messaging.client.identity import DeviceIdentity
 from messaging.timeutil import parse_utc
@@ -162,7 +162,8 @@ class DeviceSession(HttpClient):
         self, raw: Mapping[str, Any], envelope: SignedEnvelope, wrap: str, accepted_at: str
     ) -> MessageContent:
         """Check ``raw`` (the envelope as relayed, parsed as ``envelope``) against its sender
-        device's directory entry, then open this device's key ``wrap`` and decrypt.
+        device's directory entry, then open this device's key ``wrap`` and decrypt: past the
+        signature, a failure is ``UnreadableContent``.
         ``accepted_at`` is when the server took the envelope in: a device revoked since still
         vouches for what it signed before."""
         device = await self._sender_device(envelope.sender, envelope.sender_device, accepted_at)
@@ -175,7 +176,7 @@ class DeviceSession(HttpClient):
         try:
             return open_content(raw, crypto.b64u_decode(wrap), self.identity.keys.box)
         except crypto.CryptoError as exc:
-            raise VerificationError(
+            raise UnreadableContent(
                 "undecryptable", f"message {envelope.id} does not open: {exc}"
             ) from exc
 

@@ -12,7 +12,14 @@ from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from messaging.errors import InvalidRequest, LiaisonError, PayloadTooLarge, StoreUnavailable
+from messaging import canonical
+from messaging.errors import (
+    InvalidRequest,
+    LiaisonError,
+    PayloadTooLarge,
+    StoreUnavailable,
+    encoding_refused,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +46,15 @@ def from_error(error: LiaisonError) -> web.Response:
     return problem_response(error.problem(), error.retry_after)
 
 
-def validation_problem(error: ValidationError) -> InvalidRequest:
+def validation_problem(error: ValidationError) -> LiaisonError:
     # Locations and messages only: echoing the input could copy a secret into a response.
-    errors = [
-        {"loc": [str(part) for part in item["loc"]], "msg": item["msg"]}
-        for item in error.errors(include_url=False, include_input=False)
-    ]
+    items = error.errors(include_url=False, include_input=False)
+    # A value breaking an encoding rule gets that rule's code (the first such, in field order).
+    for item in items:
+        refused = encoding_refused(item["type"], item["msg"], canonical.pointer(item["loc"]))
+        if refused is not None:
+            return refused
+    errors = [{"loc": [str(part) for part in item["loc"]], "msg": item["msg"]} for item in items]
     return InvalidRequest("the request does not match the schema", errors=errors)
 
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel
 
+from messaging import canonical
 from messaging.auth import Caller, bearer
-from messaging.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from messaging.errors import (
+    InvalidRequest,
+    LiaisonError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    encoding_refused,
+)
 from messaging.server.appkeys import AUTH, SETTINGS
 
 M = TypeVar("M", bound=BaseModel)
@@ -24,13 +30,24 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     body = await request.read()
     if len(body) > limit:
         raise PayloadTooLarge(f"the body is larger than {limit} bytes", limit=limit)
+    return json_document(body)
+
+
+def json_document(data: bytes | str) -> dict[str, Any]:
+    """A body or a frame read strictly (``canonical.loads``: UTF-8 without BOM, I-JSON), which
+    must be a JSON object. Python's own ``json`` would guess UTF-16 and keep lone surrogates."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest("the body is not valid JSON") from exc
-    if not isinstance(data, dict):
+        document = canonical.loads(data)
+    except canonical.EncodingError as exc:
+        raise refusal(exc) from exc
+    if not isinstance(document, dict):
         raise InvalidRequest("the body must be a JSON object")
-    return data
+    return document
+
+
+def refusal(error: canonical.EncodingError) -> LiaisonError:
+    refused = encoding_refused(error.code, error.reason, error.field)
+    return refused if refused is not None else InvalidRequest("the body is not valid JSON")
 
 
 async def parse(request: web.Request, model: type[M]) -> M:

@@ -27,6 +27,7 @@ from messaging.mailbox import AckedMessage
 from messaging.models import CLOSE_AUTH_FAILED, CLOSE_DISPLACED, StreamAck, StreamAuth
 from messaging.server.appkeys import AUTH, DELIVERY, MAILBOX, SOCKETS, WAKE_HUB
 from messaging.server.problems import validation_problem
+from messaging.server.request import json_document
 from messaging.wakeup import Listener
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ async def _first_frame_auth(ws: web.WebSocketResponse, app: web.Application) -> 
         message = await ws.receive(timeout=AUTH_TIMEOUT)
         if message.type != WSMsgType.TEXT:
             raise ValueError("expected a text frame")
-        frame = StreamAuth.model_validate_json(message.data)
+        frame = StreamAuth.model_validate(json_document(message.data))
         return await app[AUTH].authenticate(frame.token)
     except (TimeoutError, ValueError, ValidationError, LiaisonError):
         await ws.close(code=CLOSE_AUTH_FAILED, message=b"authentication failed")
@@ -111,7 +112,7 @@ async def _on_frame(
     delivered: dict[str, AckedMessage],
 ) -> None:
     try:
-        frame = StreamAck.model_validate_json(data)
+        frame = StreamAck.model_validate(json_document(data))
         mailbox = app[MAILBOX]
         stream_ids = [mailbox.stream_id(who.device, cursor) for cursor in frame.cursors]
         await app[DELIVERY].acknowledge(who, stream_ids, delivered)
