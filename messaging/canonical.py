@@ -59,7 +59,7 @@ def pointer(path: tuple[str | int, ...]) -> str:
         segment = str(part)
         if isinstance(part, str) and not _SAFE_SEGMENT.fullmatch(segment):
             break
-        text += "/" + segment.replace("~", "~0").replace("/", "~1")
+        text += "/" + segment  # a harmless name holds neither "~" nor "/": nothing to escape
     return text
 
 

@@ -154,6 +154,20 @@ def compose(
     )
 
 
+def with_plaintext(
+    envelope: dict[str, Any], plaintext: bytes, sender: Device, reader: Device
+) -> dict[str, Any]:
+    """``envelope`` re-made to carry ``plaintext`` as these exact bytes, as a buggy or hostile
+    sender's client could: the server cannot tell (it never sees a plaintext), and it is signed."""
+    key = reader.keys.box.open(crypto.b64u_decode(envelope["keys"][reader.device_id]))
+    nonce = crypto.random_bytes(crypto.NONCE_BYTES)
+    ciphertext = crypto.aead_encrypt(plaintext, crypto.content_aad(envelope["id"]), nonce, key)
+    forged = {k: v for k, v in envelope.items() if k not in ("signature", "keys")}
+    forged |= {"nonce": crypto.b64u_encode(nonce), "ciphertext": crypto.b64u_encode(ciphertext)}
+    forged["signature"] = crypto.sign_envelope(forged, sender.keys.sign)
+    return forged | {"keys": envelope["keys"]}
+
+
 def open_message(event: dict[str, Any], device: Device) -> MessageContent:
     """Verify the sender's signature is intact and decrypt, as a recipient would."""
     return open_content(event["envelope"], crypto.b64u_decode(event["key"]), device.keys.box)

@@ -9,6 +9,7 @@ Modules: ``commands`` (serve, admin, enroll, send, inbox, watch, devices), ``dos
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import sys
 
@@ -31,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A character the terminal's encoding lacks is printed escaped, never a crash mid-inbox.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     if args.command != "serve":
         logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
@@ -18,21 +19,46 @@ Command = Callable[[argparse.Namespace], int]
 
 # --- output -----------------------------------------------------------------------------------
 
+# Characters a sender could use against the reader's terminal: C0 and C1 controls (ESC and CSI
+# start escape sequences), DEL, bidirectional overrides (text that reads otherwise than it is),
+# line separators, and lone surrogates (which no encoder can write). Shown as \uXXXX instead.
+_BIDI_AND_SEPARATORS = r"\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE_IN_LINE = re.compile(rf"[\x00-\x1f\x7f-\x9f{_BIDI_AND_SEPARATORS}]")
+_UNSAFE_IN_BLOCK = re.compile(rf"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI_AND_SEPARATORS}]")  # \t \n kept
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def line(text: str) -> str:
+    """``text`` safe to print as one line of a terminal, whoever wrote it."""
+    return _UNSAFE_IN_LINE.sub(_escaped, text)
+
+
+def block(text: str, indent: str = "    ") -> str:
+    """A message body safe to print: its own lines (and tabs) kept, each indented."""
+    safe = _UNSAFE_IN_BLOCK.sub(_escaped, text.replace("\r\n", "\n"))
+    return "\n".join(f"{indent}{row}" for row in safe.splitlines())
+
 
 def print_json(document: Any) -> None:
-    print(json.dumps(document, ensure_ascii=False), flush=True)
+    # JSON escapes C0 controls itself; the rest of the unsafe set can only stand inside strings
+    # in JSON text, where \uXXXX is the same character to a JSON reader.
+    print(line(json.dumps(document, ensure_ascii=False)), flush=True)
 
 
 def fields(rows: list[tuple[str, str]]) -> str:
     width = max(len(label) for label, _ in rows)
-    return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
+    return "\n".join(f"{label.ljust(width)}  {line(value)}" for label, value in rows)
 
 
 def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    safe = [tuple(line(cell) for cell in row) for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in safe) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
+        for row in safe
     )
 
 

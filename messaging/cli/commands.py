@@ -21,41 +21,52 @@ from messaging.cli import _common as common
 
 def _describe(item: client.StreamItem) -> str:
     if isinstance(item, client.ReceivedMessage):
-        rows = [
-            ("message", f"{item.id}  {item.created_at}"),
-            ("from", f"{item.sender} ({item.sender_device})"),
-            ("to", ", ".join(item.recipients)),
-            ("subject", item.subject),
-        ]
+        rows = _envelope_rows(item, "message")
+        rows.append(("subject", item.subject))
         if item.in_reply_to:
             rows.append(("reply to", item.in_reply_to))
-        if item.dossier is not None:
-            rows.append(
-                ("dossier", f"{item.dossier.ins} {item.dossier.type}: {item.dossier.title}")
-            )
         rows += [
             ("attached", f"{a.name} ({a.media_type}, {len(a.data)} bytes)")
             for a in item.attachments
         ]
-        body = "\n".join(f"    {line}" for line in item.body.splitlines())
-        return f"{common.fields(rows)}\n\n{body}\n"
+        return f"{common.fields(rows)}\n\n{common.block(item.body)}\n"
+    if isinstance(item, client.UnreadableMessage):
+        rows = _envelope_rows(item, "unreadable")
+        rows.append(("problem", f"{item.code}: {item.detail}"))
+        return f"{common.fields(rows)}\n"
     if isinstance(item, client.ReceivedReceipt):
-        return (
+        return common.line(
             f"receipt  {item.message_id} {item.status} to {item.recipient}"
             f" ({item.device}) at {item.at}"
         )
     if isinstance(item, client.ReceivedNotification):
         details = {k: v for k, v in item.notification.items() if k != "event"}
-        return f"notice   {item.event} {json.dumps(details, ensure_ascii=False)}"
+        return common.line(f"notice   {item.event} {json.dumps(details, ensure_ascii=False)}")
     if isinstance(item, client.BacklogDrained):
         return "-- backlog delivered; waiting for new events (Ctrl-C to stop) --"
-    return f"invalid  {item.cursor}: {item.code}: {item.detail}"
+    return common.line(f"invalid  {item.cursor}: {item.code}: {item.detail}")
+
+
+def _envelope_rows(
+    item: client.ReceivedMessage | client.UnreadableMessage, kind: str
+) -> list[tuple[str, str]]:
+    rows = [
+        (kind, f"{item.id}  {item.created_at}"),
+        ("from", f"{item.sender} ({item.sender_device})"),
+        ("to", ", ".join(item.recipients)),
+    ]
+    if item.dossier is not None:
+        rows.append(("dossier", f"{item.dossier.ins} {item.dossier.type}: {item.dossier.title}"))
+    return rows
 
 
 def _warn_invalid(event: client.InvalidEvent, acked: bool) -> None:
     fate = "acked (discarded)" if acked else "left queued"
     print(
-        f"warning: event {event.cursor} failed verification ({event.code}: {event.detail}); {fate}",
+        common.line(
+            f"warning: event {event.cursor} failed verification ({event.code}: {event.detail});"
+            f" {fate}"
+        ),
         file=sys.stderr,
     )
 
@@ -310,7 +321,13 @@ def register(commands: common.Subcommands) -> common.Subcommands:
     send.add_argument("--dossier-type", metavar="TYPE", help="document type")
     send.add_argument("--dossier-title", metavar="TITLE", help="document title")
 
-    inbox = common.command(commands, "inbox", "fetch, show and acknowledge new events", _inbox)
+    inbox = common.command(
+        commands,
+        "inbox",
+        "fetch, show and acknowledge new events (unreadable messages included, shown with their"
+        " sender and id)",
+        _inbox,
+    )
     inbox.add_argument("--wait", type=float, default=0, help="seconds to wait for one (0-30)")
     inbox.add_argument("--limit", type=int, default=100, help="at most this many (1-500)")
     inbox.add_argument("--no-ack", action="store_true", help="leave the events queued")

@@ -95,8 +95,7 @@ def _describe_document(read: client.DossierDocument) -> str:
     rows += [
         ("attached", f"{a.name} ({a.media_type}, {len(a.data)} bytes)") for a in content.attachments
     ]
-    body = "\n".join(f"    {line}" for line in content.body.splitlines())
-    return f"{common.fields(rows)}\n\n{body}\n"
+    return f"{common.fields(rows)}\n\n{common.block(content.body)}\n"
 
 
 def _save_attachments(read: client.DossierDocument, directory: str) -> list[Path]:

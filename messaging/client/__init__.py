@@ -11,6 +11,12 @@ An event that fails a check is handed to the caller as an ``InvalidEvent`` inste
 raised or dropped: the other events of the batch stay usable, and since it is *not* acked by the
 SDK, the caller decides whether to ack it (discard) or leave it queued for inspection.
 
+A message whose signature verifies but whose content cannot be read (``malformed_content``: the
+plaintext does not decode, parse or validate; ``undecryptable``: this device's wrap does not
+open) is an ``UnreadableMessage``, with its sender and id: its sender really sent it, so it is
+a message like another, which the caller acks once shown; one bad message never blocks a queue.
+Plaintext members this version does not know are kept (``ReceivedMessage.extra``) and ignored.
+
 Duplicates (DESIGN §6, at-least-once delivery) are dropped by ``(sender, message id)`` among the
 messages this client has already acked; they are acked again, never shown twice. A message that
 was handed over but not acked is shown again, because the caller never confirmed it.
@@ -45,6 +51,7 @@ from messaging.client.errors import (
     ServerUnreachable,
     StaleDevicesError,
     StreamDisplaced,
+    UnreadableContent,
     VerificationError,
 )
 from messaging.client.events import (
@@ -57,6 +64,7 @@ from messaging.client.events import (
     ReceivedReceipt,
     SendResult,
     StreamItem,
+    UnreadableMessage,
 )
 from messaging.client.http import TRANSIENT_STATUSES
 from messaging.client.identity import DeviceIdentity
@@ -99,6 +107,8 @@ __all__ = [
     "StaleDevicesError",
     "StreamDisplaced",
     "StreamItem",
+    "UnreadableContent",
+    "UnreadableMessage",
     "VerificationError",
     "VerifiedAccessLog",
     "build_envelope",
