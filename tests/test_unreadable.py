@@ -31,9 +31,17 @@ def _url(world: World) -> str:
     return str(world.client.make_url("")).rstrip("/")
 
 
+def _identity(world: World, device: Device) -> DeviceIdentity:
+    return DeviceIdentity(_url(world), device.principal, device.device_id, device.keys)
+
+
+def _client(world: World, device: Device) -> LiaisonClient:
+    return LiaisonClient(_url(world), _identity(world, device))
+
+
 def _key_file(world: World, device: Device, directory: Path) -> str:
     path = directory / f"{device.device_id}.json"
-    DeviceIdentity(_url(world), device.principal, device.device_id, device.keys).save(path)
+    _identity(world, device).save(path)
     return str(path)
 
 
@@ -130,8 +138,7 @@ async def test_watch_shows_an_unreadable_message_acks_it_and_streams_on(
 
 async def test_the_sdk_hands_over_an_unreadable_message_then_the_next(world: World) -> None:
     alice, bob, bad, good = await _jam(world)
-    identity = DeviceIdentity(_url(world), bob.principal, bob.device_id, bob.keys)
-    async with LiaisonClient(_url(world), identity) as client:
+    async with _client(world, bob) as client:
         unreadable, message = (await client.fetch()).events
         assert isinstance(unreadable, UnreadableMessage)
         assert (unreadable.id, unreadable.sender, unreadable.code) == (
@@ -150,8 +157,7 @@ async def test_members_a_later_version_adds_are_kept_and_ignored(world: World) -
     await _send(
         world, alice, with_plaintext(compose(alice, [bob.principal], [bob]), later, alice, bob)
     )
-    identity = DeviceIdentity(_url(world), bob.principal, bob.device_id, bob.keys)
-    async with LiaisonClient(_url(world), identity) as client:
+    async with _client(world, bob) as client:
         (message,) = (await client.fetch()).events
     assert isinstance(message, ReceivedMessage)
     assert (message.subject, message.extra) == ("s", {"priority": "urgent"})
@@ -165,8 +171,7 @@ async def test_nothing_a_sender_writes_reaches_the_terminal_raw(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     alice, bob = await world.professional(), await world.professional()
-    identity = DeviceIdentity(_url(world), alice.principal, alice.device_id, alice.keys)
-    async with LiaisonClient(_url(world), identity) as client:
+    async with _client(world, alice) as client:
         await client.send(
             [bob.principal],
             f"objet {HOSTILE}\nfrom        rpps:00000000000",
@@ -213,8 +218,7 @@ async def test_the_sdk_refuses_to_send_half_an_emoji(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     alice, bob = await world.professional(), await world.professional()
-    identity = DeviceIdentity(_url(world), alice.principal, alice.device_id, alice.keys)
-    async with LiaisonClient(_url(world), identity) as client:
+    async with _client(world, alice) as client:
         with pytest.raises(SdkError) as refused:
             await client.send([bob.principal], "Résultat 😀"[:-1] + "\ud83d", "x")
     assert refused.value.code == "invalid_content"
