@@ -136,6 +136,8 @@ class Changes:
         self._store = store
         self._notifier = notifier
         self._checkpoints = checkpoints
+        self.lost_version_checks = 0
+        """Commits refused because another process changed the dossier first (then retried)."""
         # Weak values: a dossier's lock lives only while requests use it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -159,6 +161,7 @@ class Changes:
                     if change.refusal is not None:
                         raise refusal(change.refusal.code, f"refused: {change.refusal.code}")
                     return change
+                self.lost_version_checks += 1
                 await asyncio.sleep(random.uniform(0, RETRY_STEP * 2**attempt))  # noqa: S311
         raise DossierBusy("the dossier is being changed by others; retry")
 

@@ -12,7 +12,7 @@ class Metrics:
 
     responses: Counter[tuple[str, int]] = field(default_factory=Counter)
 
-    def render(self, sockets: int, listeners: int) -> str:
+    def render(self, sockets: int, listeners: int, lost_version_checks: int) -> str:
         lines = [
             "# HELP liaison_http_responses_total HTTP responses by route and status.",
             "# TYPE liaison_http_responses_total counter",
@@ -28,5 +28,9 @@ class Metrics:
             "# HELP liaison_wake_listeners Local waiters on device queues in this process.",
             "# TYPE liaison_wake_listeners gauge",
             f"liaison_wake_listeners {listeners}",
+            "# HELP liaison_dossier_lost_version_checks_total Dossier changes decided again"
+            " because another process changed the dossier first.",
+            "# TYPE liaison_dossier_lost_version_checks_total counter",
+            f"liaison_dossier_lost_version_checks_total {lost_version_checks}",
         ]
         return "\n".join(lines) + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from messaging.server.appkeys import METRICS, REDIS, SOCKETS, WAKE_HUB
+from messaging.server.appkeys import DOSSIERS, METRICS, REDIS, SOCKETS, WAKE_HUB
 
 
 @web.middleware
@@ -28,5 +28,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
-    text = app[METRICS].render(len(app[SOCKETS]), app[WAKE_HUB].listener_count)
+    text = app[METRICS].render(
+        len(app[SOCKETS]),
+        app[WAKE_HUB].listener_count,
+        app[DOSSIERS].changes.lost_version_checks,
+    )
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
