@@ -160,6 +160,6 @@ class WebPage:
             if v["impact"] in ("serious", "critical")
         ]
 
-    async def screenshot(self, path: Path) -> None:
+    async def screenshot(self, path: Path, *, full_page: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        await self.page.screenshot(path=str(path), full_page=False)
+        await self.page.screenshot(path=str(path), full_page=full_page)

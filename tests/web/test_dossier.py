@@ -125,5 +125,5 @@ async def test_id1_an_ins_with_a_bad_key_is_refused_in_the_browser(
         )
         await expect(result.locator('[data-error="ins_key"]')).to_be_visible()
         await expect(web.by_id("dossier-ins-error")).to_contain_text("La clé de l'INS")
-        await web.screenshot(screenshots / "compose.png")
+        await web.screenshot(screenshots / "compose.png", full_page=True)
         assert await received(bruno, ReceivedMessage, count=0) == []

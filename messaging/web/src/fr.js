@@ -83,6 +83,20 @@ export function notificationText(n) {
   }
 }
 
+/** The document types offered in compose; another sender's own type is shown as it came. */
+const DOCUMENT_TYPES = {
+  "compte-rendu": "compte rendu",
+  "lettre-de-liaison": "lettre de liaison",
+  ordonnance: "ordonnance",
+  "resultat-examen": "résultat d'examen",
+  imagerie: "imagerie",
+  autre: "autre",
+};
+
+export function documentTypeText(type) {
+  return DOCUMENT_TYPES[type] ?? type;
+}
+
 export const CONNECTION = {
   connecting: "Connexion…",
   live: "En ligne",

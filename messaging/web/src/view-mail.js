@@ -1,7 +1,7 @@
 // The inbox (messages and notifications, each shown distinctly) and the sent messages with
 // their delivery receipts per recipient device and their dossier outcome.
 import { byId, clear, el, fill, formatSize, timeElement } from "./dom.js";
-import { invalidText, notificationText, refusalText } from "./fr.js";
+import { documentTypeText, invalidText, notificationText, refusalText } from "./fr.js";
 import { b64uDecode } from "./encoding.js";
 
 function itemButton(current, onclick, ...lines) {
@@ -66,7 +66,7 @@ function dossierBox(header, outcome) {
     header.invisible_to_legal_representatives ? "invisible des représentants légaux" : null,
   ].filter(Boolean);
   return el("div", { class: "dossier-box" },
-    el("p", {}, el("strong", {}, "Lié au DMP"), ` du patient INS ${header.ins} : ${header.title} (${header.type})`,
+    el("p", {}, el("strong", {}, "Lié au DMP"), ` du patient INS ${header.ins} : ${header.title} (${documentTypeText(header.type)})`,
       flags.length ? ` ; ${flags.join(", ")}` : ""),
     outcome ? outcomeParagraph(outcome) : null);
 }
