@@ -34,6 +34,13 @@ class ServerProcess:
         }
         self._process: subprocess.Popen[bytes] | None = None
 
+    def __enter__(self) -> ServerProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"

@@ -29,12 +29,8 @@ ADMIN_TOKEN = "end-to-end-operator-token"
 
 @pytest.fixture
 def server(redis_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(redis_url, tmp_path / "server", ADMIN_TOKEN)
-    process.start()
-    try:
+    with ServerProcess(redis_url, tmp_path / "server", ADMIN_TOKEN) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @contextlib.asynccontextmanager

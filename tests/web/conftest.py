@@ -12,7 +12,7 @@ from Playwright's own download. Without it every browser test fails with a clear
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,7 @@ from messaging.settings import Settings
 from messaging.web import AssetsMissing, ensure_installed
 from tests.conftest import ADMIN_TOKEN
 from tests.web.pages import WebPage
+from tests.web.people import OpenPage, Pair, pair
 
 CHROMIUM = os.environ.get("LIAISON_TEST_CHROMIUM", "/usr/bin/chromium")
 # Without the background-networking flags, Chromium's own connections are refused here and slow
@@ -106,9 +107,6 @@ async def admin(base_url: str) -> AsyncIterator[AdminClient]:
         yield client
 
 
-OpenPage = Callable[..., Awaitable[WebPage]]
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def open_page(browser: Browser, base_url: str) -> AsyncIterator[OpenPage]:
     """Pages in fresh browser contexts (separate profiles: separate IndexedDB); each is checked
@@ -126,3 +124,10 @@ async def open_page(browser: Browser, base_url: str) -> AsyncIterator[OpenPage]:
         problems = await page.problems()
         await page.context.close()
         assert not problems, problems
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def people(open_page: OpenPage, admin: AdminClient, base_url: str) -> AsyncIterator[Pair]:
+    """Dr Martin enrolled in a browser, Dr Petit on an SDK device."""
+    async with pair(open_page, admin, base_url) as both:
+        yield both

@@ -8,9 +8,9 @@ from typing import Any
 from playwright.async_api import expect
 
 from messaging.client import AdminClient, ReceivedMessage, enroll
-from tests.web.conftest import BROWSER, OpenPage
+from tests.web.conftest import BROWSER
 from tests.web.pages import PASSPHRASE, WebPage
-from tests.web.test_exchange import professional, received, sdk_device
+from tests.web.people import OpenPage, Pair, professional, received, sdk_device
 
 pytestmark = BROWSER
 
@@ -27,30 +27,24 @@ async def tab_to(web: WebPage, selector: str) -> None:
     raise AssertionError(f"{selector} cannot be reached with Tab")
 
 
-async def test_no_serious_axe_violation_on_any_screen(
-    open_page: OpenPage, admin: AdminClient, base_url: str
-) -> None:
-    alice = await professional(admin, "Dr Alice Martin", "médecin généraliste")
-    bruno = await professional(admin, "Dr Bruno Petit", "cardiologue")
-    web = await open_page()
-    screens: dict[str, list[dict[str, Any]]] = {"enroll": await web.axe()}
-    await web.enroll(alice, (await admin.enrollment_code(alice)).code)
-    async with await sdk_device(admin, base_url, bruno) as sdk:
-        await sdk.send([alice], "Compte rendu", "Vu ce jour.", [("cr.txt", "text/plain", b"CR")])
-        await web.open_message("Compte rendu")
-        screens["inbox"] = await web.axe()
-        await web.nav("Nouveau message")
-        await web.by_id("compose-form").get_by_label("Rechercher dans l'annuaire").fill("Bru")
-        await expect(web.page.locator("#recipient-results button")).to_have_count(1)
-        await web.page.get_by_label("Verser ce message au DMP du patient").check()
-        screens["compose"] = await web.axe()
-        await web.nav("Appareils")
-        await expect(web.page.locator("#devices-rows tr")).to_have_count(1)
-        screens["devices"] = await web.axe()
-        await web.nav("Envoyés")
-        screens["sent"] = await web.axe()
-        await web.nav("Verrouiller")
-        screens["lock"] = await web.axe()
+async def test_no_serious_axe_violation_on_any_screen(people: Pair, open_page: OpenPage) -> None:
+    web, alice, sdk = people.web, people.alice, people.sdk
+    screens: dict[str, list[dict[str, Any]]] = {"enroll": await (await open_page()).axe()}
+    await sdk.send([alice], "Compte rendu", "Vu ce jour.", [("cr.txt", "text/plain", b"CR")])
+    await web.open_message("Compte rendu")
+    screens["inbox"] = await web.axe()
+    await web.nav("Nouveau message")
+    await web.by_id("compose-form").get_by_label("Rechercher dans l'annuaire").fill("Bru")
+    await expect(web.page.locator("#recipient-results button")).to_have_count(1)
+    await web.page.get_by_label("Verser ce message au DMP du patient").check()
+    screens["compose"] = await web.axe()
+    await web.nav("Appareils")
+    await expect(web.page.locator("#devices-rows tr")).to_have_count(1)
+    screens["devices"] = await web.axe()
+    await web.nav("Envoyés")
+    screens["sent"] = await web.axe()
+    await web.nav("Verrouiller")
+    screens["lock"] = await web.axe()
     assert {name: found for name, found in screens.items() if found} == {}
 
 
@@ -62,7 +56,8 @@ async def test_the_whole_journey_works_with_the_keyboard_only(
     web = await open_page()
     keyboard = web.page.keyboard
     code = (await admin.enrollment_code(alice)).code
-    # The first field has the focus on arrival.
+    # The first field has the focus once the client has started.
+    await expect(web.by_id("enroll-principal")).to_be_focused()
     await keyboard.type(alice)
     for selector, text in (
         ("#enroll-code", code),

@@ -26,8 +26,9 @@ from tests.test_crypto import (
     SIGN,
 )
 from tests.test_crypto import _envelope as known_envelope
-from tests.web.conftest import BROWSER, OpenPage
+from tests.web.conftest import BROWSER
 from tests.web.pages import WebPage
+from tests.web.people import OpenPage
 
 pytestmark = BROWSER
 

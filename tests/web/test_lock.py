@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
-from messaging.client import AdminClient
-from tests.web.conftest import BROWSER, OpenPage
+from tests.web.conftest import BROWSER
 from tests.web.pages import PASSPHRASE
-from tests.web.test_exchange import professional, sdk_device
+from tests.web.people import Pair
 
 pytestmark = BROWSER
 
@@ -38,14 +37,10 @@ _DUMP = """async () => {
 
 
 async def test_a_reload_without_the_passphrase_shows_nothing_and_storage_holds_no_plaintext(
-    open_page: OpenPage, admin: AdminClient, base_url: str
+    people: Pair, base_url: str
 ) -> None:
-    alice = await professional(admin, "Dr Alice Martin", "médecin généraliste")
-    bruno = await professional(admin, "Dr Bruno Petit", "cardiologue")
-    web = await open_page()
-    await web.enroll(alice, (await admin.enrollment_code(alice)).code)
-    async with await sdk_device(admin, base_url, bruno) as sdk:
-        await sdk.send([alice], SUBJECT, BODY)
+    web, alice, sdk = people.web, people.alice, people.sdk
+    await sdk.send([alice], SUBJECT, BODY)
     reader = await web.open_message(SUBJECT)
     await expect(reader).to_contain_text(BODY)
 

@@ -15,57 +15,49 @@ from playwright.async_api import WebSocketRoute, expect
 from messaging.client import AdminClient, LiaisonClient, ReceivedReceipt
 from tests.conftest import ADMIN_TOKEN
 from tests.processes import ServerProcess
-from tests.web.conftest import BROWSER, OpenPage
+from tests.web.conftest import BROWSER
 from tests.web.pages import WebPage
-from tests.web.test_exchange import professional, received, sdk_device
+from tests.web.people import OpenPage, Pair, professional, received, sdk_device
 
 pytestmark = BROWSER
 
 
 async def test_a_second_tab_displaces_the_first_and_nothing_is_shown_twice(
-    open_page: OpenPage, admin: AdminClient, base_url: str
+    people: Pair, base_url: str
 ) -> None:
-    alice = await professional(admin, "Dr Alice Martin", "médecin généraliste")
-    bruno = await professional(admin, "Dr Bruno Petit", "cardiologue")
-    first = await open_page()
-    await first.enroll(alice, (await admin.enrollment_code(alice)).code)
-    async with await sdk_device(admin, base_url, bruno) as sdk:
-        await sdk.send([alice], "Avant", "Premier message.")
-        await expect(first.inbox_items().filter(has_text="Avant")).to_have_count(1)
+    first, alice, sdk = people.web, people.alice, people.sdk
+    await sdk.send([alice], "Avant", "Premier message.")
+    await expect(first.inbox_items().filter(has_text="Avant")).to_have_count(1)
 
-        # The same device (same profile) opened in a second tab: its socket takes over.
-        second = WebPage(first.context, await first.context.new_page(), base_url)
-        second.page.on("pageerror", lambda error: second.errors.append(str(error)))
-        await second.page.goto(f"{base_url}/app/")
-        await second.unlock()
-        connection = first.by_id("connection")
-        await expect(connection).to_have_attribute("data-state", "displaced")
-        await expect(
-            first.page.get_by_role("button", name="Reprendre la réception ici")
-        ).to_be_visible()
+    # The same device (same profile) opened in a second tab: its socket takes over.
+    second = WebPage(first.context, await first.context.new_page(), base_url)
+    second.page.on("pageerror", lambda error: second.errors.append(str(error)))
+    await second.page.goto(f"{base_url}/app/")
+    await second.unlock()
+    connection = first.by_id("connection")
+    await expect(connection).to_have_attribute("data-state", "displaced")
+    await expect(
+        first.page.get_by_role("button", name="Reprendre la réception ici")
+    ).to_be_visible()
 
-        await sdk.send([alice], "Pendant", "Deuxième message.")
-        await expect(second.inbox_items().filter(has_text="Pendant")).to_have_count(1)
-        await expect(second.inbox_items()).to_have_count(2)
+    await sdk.send([alice], "Pendant", "Deuxième message.")
+    await expect(second.inbox_items().filter(has_text="Pendant")).to_have_count(1)
+    await expect(second.inbox_items()).to_have_count(2)
 
-        # Back to the first tab: it takes in what the second kept, and shows each message once.
-        await first.page.get_by_role("button", name="Reprendre la réception ici").click()
-        await first.expect_live()
-        await expect(second.by_id("connection")).to_have_attribute("data-state", "displaced")
-        await sdk.send([alice], "Après", "Troisième message.")
-        await expect(first.inbox_items().filter(has_text="Après")).to_have_count(1)
-        await expect(first.inbox_items()).to_have_count(3)
-        assert second.errors == []
+    # Back to the first tab: it takes in what the second kept, and shows each message once.
+    await first.page.get_by_role("button", name="Reprendre la réception ici").click()
+    await first.expect_live()
+    await expect(second.by_id("connection")).to_have_attribute("data-state", "displaced")
+    await sdk.send([alice], "Après", "Troisième message.")
+    await expect(first.inbox_items().filter(has_text="Après")).to_have_count(1)
+    await expect(first.inbox_items()).to_have_count(3)
+    assert second.errors == []
 
 
 @pytest.fixture
 def process(redis_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(redis_url, tmp_path / "server", ADMIN_TOKEN)
-    server.start()
-    try:
+    with ServerProcess(redis_url, tmp_path / "server", ADMIN_TOKEN) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
