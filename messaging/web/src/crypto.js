@@ -2,7 +2,7 @@
 // Each signature and each AEAD's associated data starts with ctx(context): a context string and
 // a zero byte, so a signature made for one purpose never passes for another.
 import { CTX, KEY_BYTES, NONCE_BYTES, SIGNATURE_BYTES } from "./protocol.js";
-import { canonicalJson, concat, fromUtf8, utf8 } from "./encoding.js";
+import { canonicalJson, concat, utf8 } from "./encoding.js";
 import { loadSodium } from "./sodium.js";
 
 export class CryptoError extends Error {
@@ -155,19 +155,6 @@ export function encryptContent(plaintext, messageId, contentKey, nonce) {
 /** The decrypted plaintext object; CryptoError when it does not authenticate. */
 export function decryptContent(ciphertext, messageId, contentKey, nonce) {
   return aeadDecrypt(ciphertext, contentAad(messageId), nonce, contentKey);
-}
-
-export function parsePlaintext(data) {
-  let plaintext;
-  try {
-    plaintext = JSON.parse(fromUtf8(data));
-  } catch {
-    throw new CryptoError("decrypted content is not JSON");
-  }
-  if (plaintext === null || typeof plaintext !== "object" || Array.isArray(plaintext)) {
-    throw new CryptoError("decrypted content is not a JSON object");
-  }
-  return plaintext;
 }
 
 export function signEnvelope(envelope, pair) {

@@ -1,12 +1,36 @@
 // Encodings of DESIGN §2: strict base64url without padding, UTF-8, canonical JSON.
 // Pure functions, no libsodium: the conformance vectors run them directly.
+import { TIME_PATTERN } from "./protocol.js";
 
+/** A value refused, with the protocol's code and, as in problem documents, ``field``: a JSON
+ * Pointer to the refused value ("" the whole value, null when nothing could be read). */
 export class EncodingError extends Error {
-  constructor(code, detail) {
+  constructor(code, detail, field = "") {
     super(detail);
     this.name = "EncodingError";
     this.code = code;
+    this.field = field;
   }
+}
+
+/** A number read as written but with no canonical form (1.0, 1e0, -0, 2^53): see json.js. */
+export class NonCanonicalNumber {
+  constructor(text) {
+    this.text = text;
+  }
+}
+
+// A member name goes into a pointer only when it is plainly harmless (schema names, ids): a
+// refusal never echoes arbitrary input, so a pointer stops at the object holding another name.
+const SAFE_SEGMENT = /^[A-Za-z0-9_.:-]{1,100}$/;
+
+export function pointer(path) {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "string" && !SAFE_SEGMENT.test(part)) break;
+    out += `/${part}`;
+  }
+  return out;
 }
 
 const B64U_TEXT = /^[A-Za-z0-9_-]*$/;
@@ -23,14 +47,14 @@ export function b64uEncode(bytes) {
 /** Base64url without padding, in its canonical form only (unused trailing bits zero). */
 export function b64uDecode(text) {
   if (typeof text !== "string" || !B64U_TEXT.test(text) || text.length % 4 === 1) {
-    throw new EncodingError("bad_base64url", "not base64url without padding");
+    throw new EncodingError("non_canonical", "not base64url without padding");
   }
   const padded = text.replaceAll("-", "+").replaceAll("_", "/") + "=".repeat((4 - (text.length % 4)) % 4);
   const binary = atob(padded);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i += 1) bytes[i] = binary.charCodeAt(i);
   if (b64uEncode(bytes) !== text) {
-    throw new EncodingError("non_canonical_base64url", "base64url with unused bits set");
+    throw new EncodingError("non_canonical", "base64url with unused bits set");
   }
   return bytes;
 }
@@ -86,9 +110,9 @@ function byCodePoint(a, b) {
   }
 }
 
-function quote(text) {
+function quote(text, path) {
   if (!isWellFormed(text)) {
-    throw new EncodingError("lone_surrogate", "a string holds an unpaired surrogate");
+    throw new EncodingError("unpaired_surrogate", "a string holds an unpaired surrogate", pointer(path));
   }
   // For a well-formed string JSON.stringify escapes exactly '"', '\' and U+0000..U+001F, with
   // \b \f \n \r \t where they exist and lower-case \u00xx otherwise: the canonical form.
@@ -96,36 +120,55 @@ function quote(text) {
 }
 
 /** Canonical JSON (DESIGN §2) as a string; its UTF-8 bytes are what is signed or hashed. */
-export function canonicalText(value) {
+export function canonicalText(value, path = []) {
   if (value === null) return "null";
   switch (typeof value) {
     case "boolean":
       return value ? "true" : "false";
     case "number":
       if (!Number.isSafeInteger(value) || Object.is(value, -0)) {
-        throw new EncodingError("bad_number", `not a canonical integer: ${value}`);
+        throw new EncodingError("non_canonical", `not a canonical integer: ${value}`, pointer(path));
       }
       return String(value);
     case "string":
-      return quote(value);
+      return quote(value, path);
     case "object":
-      if (Array.isArray(value)) return `[${value.map(canonicalText).join(",")}]`;
+      if (value instanceof NonCanonicalNumber) {
+        throw new EncodingError("non_canonical", `not a canonical integer: ${value.text}`, pointer(path));
+      }
+      if (Array.isArray(value)) return `[${value.map((item, i) => canonicalText(item, [...path, i])).join(",")}]`;
       if (Object.getPrototypeOf(value) !== Object.prototype) break;
       return `{${Object.keys(value)
         .sort(byCodePoint)
         .map((key) => {
           if (value[key] === undefined) {
-            throw new EncodingError("bad_value", `member ${key} is undefined`);
+            throw new EncodingError("bad_value", `member ${key} is undefined`, pointer(path));
           }
-          return `${quote(key)}:${canonicalText(value[key])}`;
+          return `${quote(key, path)}:${canonicalText(value[key], [...path, key])}`;
         })
         .join(",")}}`;
     default:
       break;
   }
-  throw new EncodingError("bad_value", `no JSON form for a ${typeof value}`);
+  throw new EncodingError("bad_value", `no JSON form for a ${typeof value}`, pointer(path));
 }
 
 export function canonicalJson(value) {
   return utf8(canonicalText(value));
+}
+
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** A protocol time (DESIGN §2): RFC 3339 UTC with T and Z, a real calendar date, no leap
+ * second; EncodingError("non_canonical") otherwise. */
+export function checkTime(text) {
+  if (typeof text === "string" && TIME_PATTERN.test(text)) {
+    const [year, month, day, hour, minute, second] = [0, 5, 8, 11, 14, 17].map((at) =>
+      Number(text.slice(at, at === 0 ? 4 : at + 2)),
+    );
+    const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+    const days = month === 2 && leap ? 29 : DAYS[month - 1];
+    if (month >= 1 && day >= 1 && day <= days && hour < 24 && minute < 60 && second < 60) return text;
+  }
+  throw new EncodingError("non_canonical", "not a protocol time");
 }

@@ -17,7 +17,7 @@ const ERRORS = {
   recipient_excluded: "Un destinataire ne peut pas recevoir de message lié au dossier (assureur).",
   no_recipient_devices: "Aucun destinataire n'a d'appareil enregistré.",
   no_recipients: "Choisissez au moins un destinataire.",
-  lone_surrogate: "Le texte contient un caractère invalide.",
+  unpaired_surrogate: "Le texte contient un caractère invalide (un emoji coupé en deux ?).",
   weak_passphrase: "La phrase de passe doit compter au moins 12 caractères.",
   passphrase_mismatch: "Les deux phrases de passe diffèrent.",
   wrong_passphrase: "Phrase de passe incorrecte.",
@@ -61,6 +61,11 @@ const INVALID = {
   bad_server_signature: "signature du serveur invalide",
   unknown_event_type: "type d'événement inconnu",
   bad_checkpoint: "point de contrôle du journal invalide",
+  non_canonical: "valeur non canonique",
+  unsupported_version: "version d'enveloppe inconnue",
+  duplicate_member: "membre répété",
+  invalid_request: "JSON illisible",
+  invalid_encoding: "pas en UTF-8",
 };
 
 export function invalidText(code) {

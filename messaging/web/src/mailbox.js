@@ -2,7 +2,7 @@
 // memory while unlocked. Every event is verified (receiver.js), then stored, and only then acked
 // by the stream: an event that comes again (at-least-once delivery, a reconnection, a server
 // restart) is recognised by its id and acked again without being shown twice.
-import { verifyEvent } from "./receiver.js";
+import { verifyFrame } from "./receiver.js";
 
 const KINDS = ["message", "sent", "receipt", "notice", "invalid"];
 
@@ -36,9 +36,10 @@ export class Mailbox {
     return true;
   }
 
-  /** Verify, store and show one raw event; resolves true once it may be acked. */
-  async accept(raw) {
-    const event = await verifyEvent(this.#session, raw);
+  /** Verify, store and show the event of one frame; resolves to its cursor once it may be
+   * acked (null when it has none). */
+  async accept(frame) {
+    const event = await verifyFrame(this.#session, frame);
     let added;
     if (event.kind === "message") {
       added = await this.#acceptMessage(event);
@@ -50,7 +51,7 @@ export class Mailbox {
         key: event.cursor, event: event.event, notification: event.notification, read: false,
       });
     } else {
-      const envelope = raw?.envelope ?? {};
+      const envelope = event.raw?.envelope ?? {};
       added = await this.#keep("invalid", {
         key: event.cursor ?? `${Date.now()}`,
         eventType: event.eventType,
@@ -62,7 +63,7 @@ export class Mailbox {
       });
     }
     if (added) this.#onChange();
-    return true;
+    return event.cursor;
   }
 
   async #acceptMessage(m) {

@@ -4,15 +4,9 @@
 //
 // A check that fails for good gives an ``invalid`` event (shown, never trusted); a failure to
 // reach the server while checking is thrown, so the event stays queued and comes again.
-import {
-  CryptoError,
-  decryptContent,
-  openSealed,
-  parsePlaintext,
-  verifyEnvelope,
-  verifyLogCheckpoint,
-} from "./crypto.js";
-import { b64uDecode, b64uLength, EncodingError, isWellFormed } from "./encoding.js";
+import { CryptoError, decryptContent, openSealed, verifyEnvelope, verifyLogCheckpoint } from "./crypto.js";
+import { b64uDecode, checkTime, EncodingError } from "./encoding.js";
+import { readJson } from "./json.js";
 import {
   DEVICE_PATTERN,
   INS_PATTERN,
@@ -21,7 +15,6 @@ import {
   NONCE_BYTES,
   PRINCIPAL_PATTERN,
   SIGNATURE_BYTES,
-  TIME_PATTERN,
   UUID_PATTERN,
 } from "./protocol.js";
 import { VerificationError } from "./session.js";
@@ -45,15 +38,24 @@ function text(value, pattern, name) {
   return value;
 }
 
-function b64u(value, size, name) {
-  if (typeof value !== "string" || (size !== null && value.length !== b64uLength(size))) {
-    throw malformed(`${name} is malformed`);
-  }
+function time(value, name) {
   try {
-    return b64uDecode(value);
-  } catch {
-    throw malformed(`${name} is not canonical base64url`);
+    return checkTime(value);
+  } catch (error) {
+    throw new VerificationError(error.code, `${name} is not a protocol time`);
   }
+}
+
+function b64u(value, size, name) {
+  if (typeof value !== "string") throw malformed(`${name} is malformed`);
+  let bytes;
+  try {
+    bytes = b64uDecode(value);
+  } catch (error) {
+    throw new VerificationError(error.code, `${name} is not canonical base64url`);
+  }
+  if (size !== null && bytes.length !== size) throw malformed(`${name} is not ${size} bytes`);
+  return bytes;
 }
 
 function checkEnvelope(envelope) {
@@ -61,7 +63,11 @@ function checkEnvelope(envelope) {
   for (const name of Object.keys(envelope)) {
     if (!ENVELOPE_FIELDS.has(name)) throw malformed(`unknown envelope member ${name}`);
   }
-  if (envelope.v !== 1) throw malformed("unknown envelope version");
+  if (envelope.v !== 1) {
+    // Only the integer token 1 is version 1: 1.0, true or "1" are refused as spellings.
+    const integer = Number.isSafeInteger(envelope.v) && !Object.is(envelope.v, -0);
+    throw new VerificationError(integer ? "unsupported_version" : "non_canonical", "v is not the integer 1");
+  }
   text(envelope.id, UUID_PATTERN, "id");
   text(envelope.sender, PRINCIPAL_PATTERN, "sender");
   text(envelope.sender_device, DEVICE_PATTERN, "sender_device");
@@ -70,7 +76,7 @@ function checkEnvelope(envelope) {
     throw malformed("recipients are malformed");
   }
   recipients.forEach((r) => text(r, PRINCIPAL_PATTERN, "recipient"));
-  text(envelope.created_at, TIME_PATTERN, "created_at");
+  time(envelope.created_at, "created_at");
   const { dossier } = envelope;
   if (dossier !== undefined && dossier !== null) {
     if (!isObject(dossier) || Object.keys(dossier).some((k) => !DOSSIER_FIELDS.has(k))) {
@@ -92,32 +98,70 @@ function checkEnvelope(envelope) {
   };
 }
 
+function unreadable(detail) {
+  return new VerificationError("malformed_content", detail);
+}
+
 function attachmentOf(item) {
   if (!isObject(item) || typeof item.name !== "string" || typeof item.media_type !== "string") {
-    throw new VerificationError("malformed_content", "an attachment is malformed");
+    throw unreadable("an attachment is malformed");
   }
   if (typeof item.data === "string") {
     try {
       return { name: item.name, media_type: item.media_type, data: item.data, size: b64uDecode(item.data).length };
     } catch {
-      throw new VerificationError("malformed_content", "an attachment's data is not base64url");
+      throw unreadable("an attachment's data is not canonical base64url");
     }
   }
   if (isObject(item.blob)) {
     // A blob (DESIGN §5) is named, not carried: this client does not fetch blobs yet.
     return { name: item.name, media_type: item.media_type, blob: true, size: Number(item.blob.size) || 0 };
   }
-  throw new VerificationError("malformed_content", "an attachment has neither data nor blob");
+  throw unreadable("an attachment has neither data nor blob");
 }
 
-/** The plaintext as the client shows it; unknown members are ignored (DESIGN §5). */
-export function contentOf(plaintext) {
-  const { subject, body, attachments = [], in_reply_to: inReplyTo = null } = plaintext;
-  const strings = [subject, body].every((v) => typeof v === "string" && isWellFormed(v));
-  if (!strings || !Array.isArray(attachments) || !(inReplyTo === null || typeof inReplyTo === "string")) {
-    throw new VerificationError("malformed_content", "the content is not {subject, body, attachments?}");
+const CONTENT_MEMBERS = new Set(["subject", "body", "attachments", "in_reply_to"]);
+
+/** Decrypted plaintext bytes as the client shows them (DESIGN §5): members this version does
+ * not know are kept in ``extra`` and not interpreted; anything unreadable is
+ * ``malformed_content``, which is shown and acked (one bad message never blocks a queue). */
+export function readPlaintext(bytes) {
+  let plaintext;
+  try {
+    plaintext = readJson(bytes);
+  } catch (error) {
+    throw unreadable(`the content is not a JSON document (${error.code})`);
   }
-  return { subject, body, attachments: attachments.map(attachmentOf), inReplyTo };
+  if (!isObject(plaintext)) throw unreadable("the content is not a JSON object");
+  const { subject, body, attachments = [], in_reply_to: inReplyTo = null } = plaintext;
+  if (typeof subject !== "string" || typeof body !== "string") {
+    throw unreadable("the content has no subject or body");
+  }
+  if (!Array.isArray(attachments) || !(inReplyTo === null || typeof inReplyTo === "string")) {
+    throw unreadable("the content's attachments or in_reply_to are malformed");
+  }
+  const extra = Object.fromEntries(Object.entries(plaintext).filter(([name]) => !CONTENT_MEMBERS.has(name)));
+  return { subject, body, attachments: attachments.map(attachmentOf), inReplyTo, extra };
+}
+
+/** A WebSocket frame's event, read strictly first: a frame that breaks the reading rules is an
+ * invalid event (with its cursor when one can be found, so that it is acked, not redelivered
+ * forever). */
+export async function verifyFrame(session, data) {
+  let raw;
+  try {
+    raw = readJson(data);
+  } catch (error) {
+    let cursor = null;
+    try {
+      const loose = JSON.parse(data);
+      cursor = typeof loose?.cursor === "string" ? loose.cursor : null;
+    } catch {
+      // not even loosely JSON
+    }
+    return { kind: "invalid", cursor, eventType: null, code: error.code, detail: error.message, raw: {} };
+  }
+  return verifyEvent(session, raw);
 }
 
 /** A received event, verified: {kind: "message" | "receipt" | "notification" | "invalid", …}. */
@@ -142,7 +186,7 @@ async function verifyMessage(session, raw, cursor) {
   const { envelope } = raw;
   const binary = checkEnvelope(envelope);
   const wrap = b64u(raw.key, KEY_WRAP_BYTES, "key");
-  const receivedAt = text(raw.received_at, TIME_PATTERN, "received_at");
+  const receivedAt = time(raw.received_at, "received_at");
   const device = await session.senderDevice(envelope.sender, envelope.sender_device, receivedAt);
   try {
     verifyEnvelope(envelope, b64uDecode(device.sign_key), binary.signature);
@@ -158,13 +202,7 @@ async function verifyMessage(session, raw, cursor) {
     if (!(error instanceof CryptoError)) throw error;
     throw new VerificationError("undecryptable", `message ${envelope.id} does not open`);
   }
-  let content;
-  try {
-    content = contentOf(parsePlaintext(plaintext));
-  } catch (error) {
-    if (!(error instanceof CryptoError || error instanceof VerificationError)) throw error;
-    throw new VerificationError("malformed_content", `message ${envelope.id}: ${error.message}`);
-  }
+  const content = readPlaintext(plaintext);
   return {
     kind: "message",
     cursor,
@@ -186,7 +224,7 @@ async function verifyReceipt(session, raw, cursor) {
   text(receipt.recipient, PRINCIPAL_PATTERN, "receipt.recipient");
   text(receipt.device, DEVICE_PATTERN, "receipt.device");
   text(receipt.status, null, "receipt.status");
-  text(receipt.at, TIME_PATTERN, "receipt.at");
+  time(receipt.at, "receipt.at");
   b64u(signature, SIGNATURE_BYTES, "signature");
   await session.verifyServerSignature(receipt, signature);
   return {

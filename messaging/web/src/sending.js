@@ -50,7 +50,7 @@ export async function planAttachments(files) {
 
 function plaintextOf({ subject, body, attachments, inReplyTo }) {
   for (const value of [subject, body, ...attachments.map((a) => a.name)]) {
-    if (!isWellFormed(value)) throw new SendError("lone_surrogate", "a text holds an unpaired surrogate");
+    if (!isWellFormed(value)) throw new SendError("unpaired_surrogate", "a text holds an unpaired surrogate");
   }
   const plaintext = { subject, body, attachments };
   if (inReplyTo) plaintext.in_reply_to = inReplyTo;
@@ -90,9 +90,12 @@ async function boxKeys(session, recipients, { copies, refresh, dossier }) {
   return { keys, owners };
 }
 
-export function buildEnvelope({ identity, messageId, recipients, createdAt, plaintext, boxKeys: wraps, dossier, dossierKey }) {
-  const contentKey = randomBytes(KEY_BYTES);
-  const nonce = randomBytes(NONCE_BYTES);
+/** The signed envelope with its key wraps. ``contentKey``, ``nonce`` and ``sealer`` are fresh
+ * and random unless given (the conformance vectors fix them to reproduce their bytes). */
+export function buildEnvelope({
+  identity, messageId, recipients, createdAt, plaintext, boxKeys: wraps, dossier, dossierKey,
+  contentKey = randomBytes(KEY_BYTES), nonce = randomBytes(NONCE_BYTES), sealer = seal,
+}) {
   const envelope = {
     v: 1,
     id: messageId,
@@ -100,13 +103,14 @@ export function buildEnvelope({ identity, messageId, recipients, createdAt, plai
     sender_device: identity.deviceId,
     recipients,
     created_at: createdAt,
-    dossier,
     nonce: b64uEncode(nonce),
     ciphertext: b64uEncode(encryptContent(plaintext, messageId, contentKey, nonce)),
   };
+  // Signers sign exactly what they send: null is sent as null, undefined not at all.
+  if (dossier !== undefined) envelope.dossier = dossier;
   const keys = {};
-  for (const [device, boxKey] of wraps) keys[device] = b64uEncode(seal(contentKey, boxKey));
-  if (dossier) keys[DOSSIER_KEY] = b64uEncode(seal(contentKey, dossierKey));
+  for (const [device, boxKey] of wraps) keys[device] = b64uEncode(sealer(contentKey, boxKey, device));
+  if (dossier) keys[DOSSIER_KEY] = b64uEncode(sealer(contentKey, dossierKey, DOSSIER_KEY));
   envelope.signature = b64uEncode(signEnvelope(envelope, identity.keys.sign));
   envelope.keys = keys;
   return envelope;

@@ -6,6 +6,7 @@
 // dropped by the caller as a duplicate. A newer socket of this device closes this one with 4409:
 // the stream then stops and says so, rather than fight the other tab for the device.
 import { ApiError } from "./api.js";
+import { readJson } from "./json.js";
 import { CLOSE_AUTH_FAILED, CLOSE_DISPLACED } from "./protocol.js";
 
 const ACK_BATCH = 500;
@@ -23,7 +24,8 @@ export class EventStream {
   #queue = Promise.resolve();
   #pendingAcks = [];
 
-  /** handlers: onEvent(raw) -> Promise<boolean: ack it>, onDrained(), onState(state, detail). */
+  /** handlers: onEvent(frame text) -> Promise<cursor to ack | null>, onDrained(),
+   * onState(state, detail). */
   constructor(session, handlers) {
     this.#session = session;
     this.#handlers = handlers;
@@ -73,11 +75,11 @@ export class EventStream {
   }
 
   async #frame(ws, data) {
-    let frame;
+    let frame = null;
     try {
-      frame = JSON.parse(data);
+      frame = readJson(data);
     } catch {
-      frame = null;
+      // an unreadable frame is an event the mailbox reports as invalid
     }
     this.#delay = FIRST_DELAY_MS;
     this.#authFailures = 0;
@@ -91,7 +93,8 @@ export class EventStream {
       return;
     }
     try {
-      if (await this.#handlers.onEvent(frame)) this.#ack(ws, frame.cursor);
+      const cursor = await this.#handlers.onEvent(data);
+      if (typeof cursor === "string") this.#ack(ws, cursor);
     } catch (error) {
       // Not kept (the server or the storage failed): reconnect, and it comes again.
       console.warn("liaison stream: an event could not be handled:", error?.code ?? error?.name);
