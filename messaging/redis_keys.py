@@ -110,6 +110,15 @@ def dossier_objection(ins: str) -> str:
     return _dossier(ins, "objection")
 
 
+BASELINE_PREFIX: Final = "bench:baseline:"
+"""The bare baseline server of ``liaison bench`` (not Liaison, so not under ``PREFIX``)."""
+
+
+def baseline_stream(device_id: str) -> str:
+    """The baseline's stream, tagged by sender device like Liaison's queues: a slot a writer."""
+    return f"{BASELINE_PREFIX}{{d:{device_id}}}"
+
+
 def wake_channel(device_id: str) -> str:
     return f"{PREFIX}wake:{device_id}"
 

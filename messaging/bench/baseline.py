@@ -23,11 +23,10 @@ from typing import Final
 from aiohttp import web
 from redis.asyncio import Redis
 
-from messaging import crypto
+from messaging import crypto, redis_keys
 from messaging.bench.deployment import HOST, ChildServer, wait_ready
 from messaging.redis_server import pick_free_port
 
-KEY_PREFIX: Final = "bench:baseline:"
 STREAM_MAXLEN: Final = 1000
 """Approximate trim, so a long run does not fill Redis; trimming is part of a real XADD too."""
 
@@ -50,8 +49,7 @@ def create_baseline_app(redis_url: str, sign_keys: Mapping[str, bytes]) -> web.A
             crypto.verify_envelope(envelope, key)
         except (ValueError, KeyError, TypeError, crypto.CryptoError):
             return web.json_response({"code": "bad_envelope"}, status=400)
-        # Tagged by sender device like Liaison's per-device keys: one slot per writer.
-        stream = f"{KEY_PREFIX}{{d:{envelope['sender_device']}}}"
+        stream = redis_keys.baseline_stream(envelope["sender_device"])
         await request.app[_REDIS].xadd(stream, {"e": body}, maxlen=STREAM_MAXLEN, approximate=True)
         return web.json_response({"id": envelope["id"]}, status=202)
 

@@ -25,8 +25,9 @@ from typing import Any, Literal
 import aiohttp
 from redis.asyncio import Redis
 
+from messaging import redis_keys
 from messaging.bench import queue_depth, sockets
-from messaging.bench.baseline import KEY_PREFIX, BaselineServer
+from messaging.bench.baseline import BaselineServer
 from messaging.bench.config import BenchConfig
 from messaging.bench.deployment import Endpoint, deployment, private_redis, redis_info, scratch_dir
 from messaging.bench.histogram import write_histogram
@@ -224,7 +225,7 @@ async def _baseline_phase(
 async def _drop_baseline_keys(redis_url: str) -> None:
     redis = Redis.from_url(redis_url)
     try:
-        async for key in redis.scan_iter(match=f"{KEY_PREFIX}*", count=1000):
+        async for key in redis.scan_iter(match=f"{redis_keys.BASELINE_PREFIX}*", count=1000):
             await redis.delete(key)
     finally:
         await redis.aclose()
