@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from redis.asyncio import Redis
-
 from dossier_link.models import DocumentRecord, DossierRecord, LogEntry
 from messaging import redis_keys
+from messaging.redis_link import RedisLink
 from messaging.redis_text import text
+from messaging.scripts import Call
 
 
 def _script(name: str) -> str:
@@ -41,10 +41,11 @@ def _dumps(value: dict[str, Any]) -> str:
 
 
 class DossierStore:
-    def __init__(self, redis: Redis) -> None:
-        self._redis = redis
-        self._commit = redis.register_script(_script("commit"))
-        self._purge = redis.register_script(_script("purge"))
+    def __init__(self, link: RedisLink) -> None:
+        self._link = link
+        self._redis = link.client
+        self._commit = self._redis.register_script(_script("commit"))
+        self._purge = self._redis.register_script(_script("purge"))
 
     async def load(self, ins: str) -> Snapshot | None:
         raw = await self._redis.hmget(redis_keys.dossier(ins), ["state", "version"])
@@ -72,7 +73,8 @@ class DossierStore:
         ]
         for document in documents:
             args += [document.id, document.model_dump_json()]
-        applied = await self._commit(keys=keys, args=args)
+        # Durable: with LIAISON_REDIS_WAIT_REPLICAS, a change is answered once replicated.
+        (applied,) = await self._link.run([Call.of(self._commit, keys, args)], durable=True)
         return bool(applied)
 
     async def document(self, ins: str, document_id: str) -> DocumentRecord | None:

@@ -7,13 +7,12 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from messaging import crypto, redis_keys
 from messaging.cache import TtlCache
 from messaging.directory import Directory
 from messaging.errors import InvalidChallenge, InvalidToken, OperatorOnly
 from messaging.models import ChallengeResponse, TokenRequest, TokenResponse
+from messaging.redis_link import RedisClient
 from messaging.redis_text import text
 
 CHALLENGE_BYTES = 32
@@ -51,7 +50,7 @@ def bearer(header: str | None) -> str | None:
 class Authenticator:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         directory: Directory,
         *,
         admin_token: str,

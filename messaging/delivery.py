@@ -13,8 +13,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
-
 from messaging import crypto, redis_keys
 from messaging.auth import Caller
 from messaging.directory import Directory
@@ -35,6 +33,8 @@ from messaging.models import (
     Envelope,
     Receipt,
 )
+from messaging.redis_link import RedisLink
+from messaging.redis_text import text
 from messaging.scripts import Call, Claim, Enqueue, Scripts
 from messaging.timeutil import now_ms, rfc3339
 
@@ -80,17 +80,22 @@ class ServerEvents:
         await self.mailbox.enqueue(self.items(devices, kind, body, item))
 
 
+def _store_answer(sent: str, answer: str) -> Call:
+    return Call.command("HSET", sent, "answer", answer)
+
+
 class Delivery:
     def __init__(
         self,
-        redis: Redis,
+        link: RedisLink,
         scripts: Scripts,
         directory: Directory,
         mailbox: Mailbox,
         events: ServerEvents,
         linker: DossierLinker,
     ) -> None:
-        self._redis = redis
+        self._link = link
+        self._redis = link.client
         self._scripts = scripts
         self._directory = directory
         self._mailbox = mailbox
@@ -141,7 +146,12 @@ class Delivery:
         status = Claim(int(claim[0]))
         if status is Claim.CONFLICT:
             raise IdConflict(f"message id {envelope.id} was already used for another envelope")
+        sent = redis_keys.sent(caller.principal, envelope.id)
         if len(claim) > 1 and claim[1] is not None:
+            if self._link.waits_for_replicas:
+                # The first attempt may have stored its answer and then missed its replicas:
+                # this answer too waits for them (claim.lua wrote the payload again).
+                await self._link.run([_store_answer(sent, text(claim[1]))], durable=True)
             return AcceptedResponse.model_validate_json(claim[1])
         if envelope.dossier is not None:
             people = {device.owner for device in devices.values()}
@@ -164,14 +174,11 @@ class Delivery:
             for device, wrap in targets
         ]
         answer = AcceptedResponse(id=envelope.id, accepted_at=received_at, dossier=None)
-        sent = redis_keys.sent(caller.principal, envelope.id)
-        # Without a dossier the answer is known now and travels with the enqueues.
-        also = (
-            []
-            if envelope.dossier
-            else [Call.command("HSET", sent, "answer", answer.model_dump_json())]
-        )
-        enqueued = await self._mailbox.enqueue(items, also)
+        # Without a dossier the answer is known now and travels with the enqueues, unless
+        # replicas must confirm the enqueues first: a stored answer is what a retry gets.
+        answer_now = envelope.dossier is None and not self._link.waits_for_replicas
+        also = [_store_answer(sent, answer.model_dump_json())] if answer_now else []
+        enqueued = await self._mailbox.enqueue(items, also, durable=True)
         full = [done.device for done in enqueued if done.status is Enqueue.FULL]
         if full:
             await self._mailbox.withdraw(items, enqueued)
@@ -184,7 +191,8 @@ class Delivery:
         if envelope.dossier is not None:
             dossier = await self._linker.attach(caller.principal, raw, envelope.dossier)
             answer = answer.model_copy(update={"dossier": dossier})
-            await self._redis.hset(sent, "answer", answer.model_dump_json())
+        if not answer_now:
+            await self._link.run([_store_answer(sent, answer.model_dump_json())], durable=True)
         return answer
 
     async def _forget(self, sender: str, message_id: str) -> None:

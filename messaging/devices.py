@@ -5,13 +5,12 @@ from __future__ import annotations
 import base64
 import secrets
 
-from redis.asyncio import Redis
-
 from messaging import crypto, redis_keys
 from messaging.auth import Caller, secret_digest
 from messaging.directory import Directory, StoredDevice
 from messaging.errors import BadSignature, InvalidEnrollmentCode, NotFound
 from messaging.models import EnrollDeviceRequest, EnrollmentCodeResponse, OwnDevice
+from messaging.redis_link import RedisClient
 from messaging.scripts import Scripts
 from messaging.timeutil import now_ms, rfc3339
 from messaging.wakeup import WakeHub
@@ -29,7 +28,7 @@ def new_enrollment_code() -> str:
 class Devices:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         scripts: Scripts,
         directory: Directory,
         hub: WakeHub,

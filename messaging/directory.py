@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
-from redis.asyncio import Redis
 
 from messaging import redis_keys
 from messaging.cache import TtlCache
@@ -25,6 +24,7 @@ from messaging.models import (
     PrincipalSummary,
     Role,
 )
+from messaging.redis_link import RedisClient
 from messaging.redis_text import text
 from messaging.timeutil import now_ms, rfc3339
 
@@ -96,7 +96,7 @@ def _words(text: str) -> set[str]:
 class Directory:
     """Reads are cached per process; ``invalidate`` drops a principal when its devices change."""
 
-    def __init__(self, redis: Redis, cache_ttl: float = CACHE_TTL) -> None:
+    def __init__(self, redis: RedisClient, cache_ttl: float = CACHE_TTL) -> None:
         self._redis = redis
         self._principals: TtlCache[str, StoredPrincipal] = TtlCache(cache_ttl)
         self._devices: TtlCache[str, dict[str, StoredDevice]] = TtlCache(cache_ttl)

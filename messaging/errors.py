@@ -206,4 +206,15 @@ class StoreUnavailable(LiaisonError):
     status = 503
     code = "store_unavailable"
     title = "The message store is unreachable"
-    retry_after = 5
+    retry_after = 1
+    """The server answers with ``LIAISON_REDIS_RECONNECT_SECONDS`` instead."""
+
+
+class ReplicasUnavailable(LiaisonError):
+    """``LIAISON_REDIS_WAIT_REPLICAS`` replicas did not confirm a write in time: the message may
+    be queued, but is not yet as durable as configured, so it is not acknowledged."""
+
+    status = 503
+    code = "replicas_unavailable"
+    title = "Too few Redis replicas confirmed the write"
+    retry_after = 1

@@ -18,12 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from messaging import crypto, redis_keys
 from messaging.errors import ForeignCursor, InvalidRequest
+from messaging.redis_link import RedisLink
 from messaging.redis_text import fields_text, text
-from messaging.scripts import Call, Enqueue, Scripts, run
+from messaging.scripts import Call, Enqueue, Scripts
 from messaging.timeutil import now_ms
 
 _STREAM_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
@@ -89,9 +88,10 @@ def server_event_fields(event: dict[str, Any]) -> dict[str, str]:
 
 class Mailbox:
     def __init__(
-        self, redis: Redis, scripts: Scripts, limits: QueueLimits, cursor_key: bytes
+        self, link: RedisLink, scripts: Scripts, limits: QueueLimits, cursor_key: bytes
     ) -> None:
-        self._redis = redis
+        self._link = link
+        self._redis = link.client
         self._scripts = scripts
         self.limits = limits
         self._cursor_key = cursor_key
@@ -116,13 +116,14 @@ class Mailbox:
     # --- writing ------------------------------------------------------------------------------
 
     async def enqueue(
-        self, items: Sequence[QueueItem], also: Sequence[Call] = ()
+        self, items: Sequence[QueueItem], also: Sequence[Call] = (), *, durable: bool = False
     ) -> list[Enqueued]:
-        """Queue each item on its device, one script per device, all in one round trip with
-        the commands ``also`` (which must not depend on the outcome)."""
+        """Queue each item on its device, one script per device, all in one round trip (per
+        node) with the commands ``also`` (which must not depend on the outcome). ``durable``:
+        wait for the configured replicas (``RedisLink.run``)."""
         if not items and not also:
             return []
-        results = await run(self._redis, [*self._enqueue_calls(items), *also])
+        results = await self._link.run([*self._enqueue_calls(items), *also], durable=durable)
         return [
             Enqueued(item.device, Enqueue(int(status)), text(stream_id))
             for item, (status, stream_id) in zip(items, results, strict=False)
@@ -139,6 +140,7 @@ class Mailbox:
                     self.limits.quota,
                     self.limits.retention_ms,
                     now,
+                    self._link.publish_command,
                     redis_keys.wake_channel(item.device),
                     *(value for pair in item.fields.items() for value in pair),
                 ],
@@ -147,8 +149,7 @@ class Mailbox:
         ]
 
     async def withdraw(self, items: Sequence[QueueItem], enqueued: Sequence[Enqueued]) -> None:
-        await run(
-            self._redis,
+        await self._link.run(
             [
                 Call.of(
                     self._scripts.withdraw,
@@ -212,6 +213,6 @@ class Mailbox:
         """Delete the events; queue ``also`` in the same round trip. Returns the messages among
         the events that were still queued."""
         ack = Call.of(self._scripts.ack, [redis_keys.queue(device)], list(stream_ids))
-        raw = await run(self._redis, [ack, *self._enqueue_calls(also)])
+        raw = await self._link.run([ack, *self._enqueue_calls(also)])
         values = [text(v) for v in raw[0]]
         return [AckedMessage(values[i], values[i + 1]) for i in range(0, len(values), 2)]

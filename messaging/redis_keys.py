@@ -19,7 +19,8 @@ from __future__ import annotations
 from typing import Final
 
 PREFIX: Final = "liaison:"
-WAKE_PATTERN: Final = f"{PREFIX}wake:*"
+WAKE_PATTERN: Final = f"{PREFIX}{{d:*}}:wake"
+"""Every device's wake channel, for one pattern subscription (standalone, or a 6.2 cluster)."""
 INVALIDATE_CHANNEL: Final = f"{PREFIX}invalidate"
 """Tells every process to drop cached directory entries (``p:<principal>``) or tokens
 (``d:<device>``)."""
@@ -120,8 +121,10 @@ def baseline_stream(device_id: str) -> str:
 
 
 def wake_channel(device_id: str) -> str:
-    return f"{PREFIX}wake:{device_id}"
+    """The device's hash tag puts the channel on its queue's slot: ``enqueue.lua`` may publish
+    to it as a sharded channel (SPUBLISH) within the slot it writes."""
+    return _device(device_id, "wake")
 
 
 def device_of_wake_channel(channel: str) -> str:
-    return channel.removeprefix(f"{PREFIX}wake:")
+    return channel.removeprefix(f"{PREFIX}{{d:").removesuffix("}:wake")

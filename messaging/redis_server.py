@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -145,12 +146,15 @@ class RedisServer:
         port: int | None = None,
         appendfsync: str = "everysec",
         binary: str | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
+        """``extra_args``: more ``--option value`` pairs (a Redis Cluster node's settings)."""
         # redis chdirs into --dir while parsing its arguments, so relative paths after it
         # would resolve against the data dir rather than ours.
         self.data_dir = Path(data_dir).resolve()
         self.appendfsync = appendfsync
         self.binary = binary if binary is not None else find_redis_binary()
+        self.extra_args = tuple(extra_args)
         self._port = port
         self._port_is_ours = port is None
         self._process: subprocess.Popen[bytes] | None = None
@@ -239,6 +243,7 @@ class RedisServer:
             "--save", "",
             "--daemonize", "no",
             "--logfile", str(self.log_path),
+            *self.extra_args,
         ]  # fmt: skip
 
     def _spawn_and_wait(self) -> None:

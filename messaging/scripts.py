@@ -1,9 +1,9 @@
-"""The Lua scripts that make each multi-key step atomic on one hash tag (see ``lua/``), and a
-pipeline runner for them.
+"""The Lua scripts that make each multi-key step atomic on one hash tag (see ``lua/``), and the
+calls that pipelines carry (run by ``messaging.redis_link.RedisLink.run``).
 
 redis-py's own pipelines check ``SCRIPT EXISTS`` before every execution: one more round trip on
-the hot path. ``run`` sends ``EVALSHA`` straight away and loads a script only when Redis answers
-``NOSCRIPT`` (after a restart or a flush), retrying just the calls that were not run.
+the hot path. ``RedisLink.run`` sends ``EVALSHA`` straight away and loads a script only when
+Redis answers ``NOSCRIPT`` (after a restart, a flush or a failover), retrying just those calls.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from enum import IntEnum
 from importlib import resources
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
 
 
 def _source(name: str) -> str:
@@ -54,7 +53,7 @@ class Scripts:
     retire: AsyncScript
 
     @classmethod
-    def register(cls, redis: Redis) -> Scripts:
+    def register(cls, redis: Redis | RedisCluster) -> Scripts:
         return cls(
             **{name: redis.register_script(_source(name)) for name in cls.__dataclass_fields__}
         )
@@ -75,25 +74,7 @@ class Call:
     def command(cls, *args: Any) -> Call:
         return cls(None, args)
 
-
-async def run(redis: Redis, calls: Sequence[Call]) -> list[Any]:
-    """Run ``calls`` in one round trip (two when a script must first be loaded)."""
-    async with redis.pipeline(transaction=False) as pipe:
-        for call in calls:
-            if call.script is None:
-                pipe.execute_command(*call.args)
-            else:
-                pipe.execute_command("EVALSHA", call.script.sha, *call.args)
-        results: list[Any] = await pipe.execute(raise_on_error=False)
-    unloaded = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
-    if unloaded:
-        missing = {id(s): s for i in unloaded if (s := calls[i].script) is not None}
-        for script in missing.values():
-            await redis.script_load(script.script)
-        retried = await run(redis, [calls[i] for i in unloaded])
-        for i, result in zip(unloaded, retried, strict=True):
-            results[i] = result
-    for result in results:
-        if isinstance(result, Exception):
-            raise result
-    return results
+    @property
+    def key(self) -> str:
+        """The call's first key: its slot is the call's slot (a call never spans two)."""
+        return str(self.args[1])

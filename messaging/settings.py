@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,8 +24,28 @@ class Settings(BaseSettings):
     dossier_box_secret: SecretStr | None = None
     """b64u X25519 secret key of the dossier store; unset: generated like the sign key."""
 
+    redis_mode: Literal["standalone", "cluster"] = "standalone"
+    """``cluster``: ``redis_url`` names any node of a Redis Cluster; the rest is discovered."""
+    redis_pubsub: Literal["auto", "sharded", "broadcast"] = "auto"
+    """How wake-ups travel on a cluster: ``sharded`` (SSUBSCRIBE/SPUBLISH, Redis 7), or
+    ``broadcast`` (PUBLISH, relayed to every node; Redis 6.2). ``auto`` asks the server."""
     redis_max_connections: int = Field(default=64, ge=4)
-    """Per process; a burst beyond it waits for a connection rather than failing."""
+    """Per process (per node on a cluster); a burst beyond it waits for a connection."""
+    redis_connect_timeout_seconds: float = Field(default=0.5, gt=0)
+    redis_command_timeout_seconds: float = Field(default=0.5, gt=0)
+    """A reply later than this counts as Redis unreachable (503): a LAN Redis answers in µs."""
+    redis_pool_timeout_seconds: float = Field(default=1.0, gt=0)
+    """How long a command waits for a free connection before the request fails with 503."""
+    redis_reconnect_seconds: float = Field(default=1.0, gt=0)
+    """Pause between reconnection attempts of the wake-up subscription; also the
+    ``Retry-After`` of a 503 while Redis is unreachable (rounded up to whole seconds)."""
+    redis_wait_replicas: int = Field(default=0, ge=0)
+    """A 202 waits until this many replicas of every node written hold the message (WAIT);
+    0: answer once the primary has it."""
+    redis_wait_timeout_seconds: float = Field(default=0.2, gt=0)
+    """How long a 202 waits for the replicas before the send fails with 503."""
+    readyz_timeout_seconds: float = Field(default=0.5, gt=0)
+    """``/readyz`` answers 503 when Redis does not answer within this."""
     max_envelope_bytes: int = Field(default=1_048_576, ge=1024)
     retention_days: float = Field(default=30.0, gt=0)
     queue_quota: int = Field(default=10_000, ge=1)
@@ -44,6 +64,19 @@ class Settings(BaseSettings):
     """CR-6: an explicit deletion request is honoured within this delay (3 months)."""
     purge_interval_seconds: float = Field(default=60.0, gt=0)
     embedded_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
+
+    @model_validator(mode="after")
+    def _wait_fits_in_a_command(self) -> Settings:
+        # WAIT's reply is read like any other: a longer wait would be cut by the command
+        # timeout and reported as an unreachable Redis instead of missing replicas.
+        if self.redis_wait_replicas and (
+            self.redis_wait_timeout_seconds >= self.redis_command_timeout_seconds
+        ):
+            raise ValueError(
+                "LIAISON_REDIS_WAIT_TIMEOUT_SECONDS must be below "
+                "LIAISON_REDIS_COMMAND_TIMEOUT_SECONDS"
+            )
+        return self
 
     @property
     def retention_ms(self) -> int:

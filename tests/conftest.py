@@ -1,11 +1,16 @@
-"""Shared fixtures. Every test talks to a private Redis, never to the machine's own on 6379."""
+"""Shared fixtures. Every test talks to a private Redis, never to the machine's own on 6379.
+
+A module that sets ``ALSO_ON_CLUSTER = True`` runs each of its tests that use ``redis_url``
+twice: on the private Redis and on a private Redis Cluster (3 primaries, 3 replicas, started
+once per session); the cluster runs carry the ``cluster`` marker.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from aiohttp import ClientResponse
@@ -14,12 +19,38 @@ from aiohttp.typedefs import StrOrURL
 from aiohttp.web import Application, Request
 from pydantic import SecretStr
 from pytest_aiohttp import AiohttpClient
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
-from messaging.redis_server import RedisServer
+from messaging.redis_link import RedisClient
+from messaging.redis_server import RedisServer, find_redis_binary
 from messaging.server.app import create_app
 from messaging.settings import Settings
+from tests.cluster import LocalCluster
 from tests.support import World
+
+RedisMode = Literal["standalone", "cluster"]
+TEST_REDIS_TIMEOUTS: dict[str, Any] = {
+    "redis_connect_timeout_seconds": 5.0,
+    "redis_command_timeout_seconds": 5.0,
+    "redis_pool_timeout_seconds": 5.0,
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if (
+        getattr(metafunc.module, "ALSO_ON_CLUSTER", False)
+        and "redis_url" in metafunc.fixturenames
+        and "redis_server" not in metafunc.fixturenames
+    ):
+        metafunc.parametrize("redis_mode", ["standalone", "cluster"], indirect=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("redis_mode") == "cluster":
+            item.add_marker(pytest.mark.cluster)
+
 
 # --- Redis -----------------------------------------------------------------------------------
 
@@ -27,11 +58,8 @@ from tests.support import World
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     # appendfsync always: a test that kills and restarts the server may rely on every write.
-    # LIAISON_TEST_REDIS_BINARY runs the suite on another Redis (CI runs it on 6.2 and 7).
     server = RedisServer(
-        tmp_path_factory.mktemp("redis"),
-        appendfsync="always",
-        binary=os.environ.get("LIAISON_TEST_REDIS_BINARY") or None,
+        tmp_path_factory.mktemp("redis"), appendfsync="always", binary=_test_redis_binary()
     )
     server.start()
     try:
@@ -40,9 +68,36 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         server.stop()
 
 
+def _test_redis_binary() -> str:
+    # LIAISON_TEST_REDIS_BINARY runs the suite on another Redis (CI runs it on 6.2 and 7).
+    return os.environ.get("LIAISON_TEST_REDIS_BINARY") or find_redis_binary()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), _test_redis_binary())
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
-async def redis_url(redis_server: RedisServer) -> str:
-    """The private server's URL, emptied so that no test sees another's keys."""
+def redis_mode(request: pytest.FixtureRequest) -> RedisMode:
+    mode: RedisMode = getattr(request, "param", "standalone")
+    return mode
+
+
+@pytest.fixture
+async def redis_url(redis_mode: RedisMode, request: pytest.FixtureRequest) -> str:
+    """The private server's (or cluster's) URL, emptied so that no test sees another's keys."""
+    if redis_mode == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        cluster.wait_until_healthy()  # a test may have failed a node over
+        cluster.flush()
+        return cluster.url
+    redis_server: RedisServer = request.getfixturevalue("redis_server")
     # A test may have stopped or killed the shared server to prove durability.
     redis_server.start()
     client = Redis.from_url(redis_server.url)
@@ -54,8 +109,12 @@ async def redis_url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture(name="redis")
-async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=False)
+async def redis_client(redis_url: str, redis_mode: RedisMode) -> AsyncIterator[RedisClient]:
+    client: RedisClient = (
+        RedisCluster.from_url(redis_url)
+        if redis_mode == "cluster"
+        else Redis.from_url(redis_url, decode_responses=False)
+    )
     try:
         yield client
     finally:
@@ -68,9 +127,13 @@ ADMIN_TOKEN = "test-operator-token"
 
 
 @pytest.fixture
-def settings(redis_url: str, tmp_path: Path) -> Settings:
+def settings(redis_url: str, redis_mode: RedisMode, tmp_path: Path) -> Settings:
     return Settings(
         redis_url=redis_url,
+        redis_mode=redis_mode,
+        # This machine is shared and the test Redis fsyncs every write: the LAN defaults
+        # (well under a second) would turn a busy moment into a 503.
+        **TEST_REDIS_TIMEOUTS,
         data_dir=tmp_path / "data",
         admin_token=SecretStr(ADMIN_TOKEN),
         max_envelope_bytes=64 * 1024,
@@ -86,7 +149,7 @@ async def client(
 
 
 @pytest.fixture
-def world(client: TestClient[Request, Application], redis: Redis) -> World:
+def world(client: TestClient[Request, Application], redis: RedisClient) -> World:
     """Factory of operator-registered principals and enrolled, logged-in devices."""
     return World(client, ADMIN_TOKEN, redis)
 

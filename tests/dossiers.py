@@ -11,11 +11,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pytest_aiohttp import AiohttpClient
-from redis.asyncio import Redis
 
 from messaging import crypto, redis_keys
 from messaging.identifiers import ins_key
 from messaging.models import DossierHeader
+from messaging.redis_link import RedisClient
 from messaging.server.app import create_app
 from messaging.settings import Settings
 from tests.support import Device, World, compose
@@ -119,7 +119,7 @@ def years_ago(years: int, *, days: int = 0) -> date:
 
 
 async def world_with(
-    aiohttp_client: AiohttpClient, settings: Settings, redis: Redis, **update: Any
+    aiohttp_client: AiohttpClient, settings: Settings, redis: RedisClient, **update: Any
 ) -> World:
     """A World on an app whose settings differ from the ``settings`` fixture by ``update``."""
     app = create_app(settings.model_copy(update=update))
@@ -227,7 +227,7 @@ def linked_envelope(
     )
 
 
-async def stored_log(redis: Redis, ins: str) -> list[dict[str, Any]]:
+async def stored_log(redis: RedisClient, ins: str) -> list[dict[str, Any]]:
     """The dossier's access log as stored, read past the API (which refuses a closed dossier)."""
     return [json.loads(raw) for raw in await redis.lrange(redis_keys.dossier_log(ins), 0, -1)]
 

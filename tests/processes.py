@@ -19,7 +19,14 @@ class ServerProcess:
     """``liaison serve`` in a child process, on a free port, against a given Redis."""
 
     def __init__(
-        self, redis_url: str, data_dir: Path, admin_token: str, *, workers: int = 1
+        self,
+        redis_url: str,
+        data_dir: Path,
+        admin_token: str,
+        *,
+        workers: int = 1,
+        redis_mode: str = "standalone",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.port = pick_free_port()
         self.data_dir = data_dir
@@ -31,6 +38,12 @@ class ServerProcess:
             "LIAISON_ADMIN_TOKEN": admin_token,
             "LIAISON_HOST": "127.0.0.1",
             "LIAISON_PORT": str(self.port),
+            "LIAISON_REDIS_MODE": redis_mode,
+            # A shared machine, a Redis that fsyncs: no 503 for a busy moment (tests/conftest).
+            "LIAISON_REDIS_CONNECT_TIMEOUT_SECONDS": "5",
+            "LIAISON_REDIS_COMMAND_TIMEOUT_SECONDS": "5",
+            "LIAISON_REDIS_POOL_TIMEOUT_SECONDS": "5",
+            **(env or {}),
         }
         self._process: subprocess.Popen[bytes] | None = None
 

@@ -10,11 +10,11 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 from aiohttp.web import Application, Request
-from redis.asyncio import Redis
 
 from messaging import crypto, redis_keys
 from messaging.client import MessageContent, build_envelope, open_content
 from messaging.models import DossierHeader
+from messaging.redis_link import RedisClient
 from messaging.timeutil import now_ms, rfc3339
 
 _serial = itertools.count(1)
@@ -46,7 +46,7 @@ class World:
     __test__ = False
 
     def __init__(
-        self, client: TestClient[Request, Application], admin_token: str, redis: Redis
+        self, client: TestClient[Request, Application], admin_token: str, redis: RedisClient
     ) -> None:
         self.client = client
         self.redis = redis

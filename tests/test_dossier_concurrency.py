@@ -7,6 +7,8 @@ import asyncio
 from tests.dossiers import create_dossier, dossier_call, patient, send_linked
 from tests.support import World
 
+ALSO_ON_CLUSTER = True
+
 
 async def test_concurrent_writers_on_one_dossier_all_attach(world: World) -> None:
     """W-2: concurrent linked messages to one dossier are serialised, not refused."""

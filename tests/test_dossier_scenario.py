@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-from redis.asyncio import Redis
-
 from dossier_link.access_log import verify_chain
 from messaging import crypto, redis_keys
+from messaging.redis_link import RedisClient
 from tests.dossiers import (
     create_dossier,
     dossier_call,
@@ -18,8 +17,12 @@ from tests.dossiers import (
 )
 from tests.support import World
 
+ALSO_ON_CLUSTER = True
 
-async def test_discharge_letter_masking_ban_emergency_and_log(world: World, redis: Redis) -> None:
+
+async def test_discharge_letter_masking_ban_emergency_and_log(
+    world: World, redis: RedisClient
+) -> None:
     gp = await world.professional(display_name="Dr Généraliste")
     cardio = await world.professional(display_name="Dr Cardiologue")
     nurse = await world.professional(display_name="Infirmier Libéral", profession="infirmier")

@@ -23,13 +23,16 @@ from tests.processes import ServerProcess
 from tests.support import new_rpps
 
 pytestmark = pytest.mark.slow
+ALSO_ON_CLUSTER = True
 
 ADMIN_TOKEN = "end-to-end-operator-token"
 
 
 @pytest.fixture
-def server(redis_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    with ServerProcess(redis_url, tmp_path / "server", ADMIN_TOKEN) as process:
+def server(redis_url: str, redis_mode: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    with ServerProcess(
+        redis_url, tmp_path / "server", ADMIN_TOKEN, redis_mode=redis_mode
+    ) as process:
         yield process
 
 
@@ -130,15 +133,17 @@ async def _fetch_all_ids(client: LiaisonClient) -> list[str]:
     return [e.id for e in await _drain(client) if isinstance(e, ReceivedMessage)]
 
 
-async def test_killed_server_loses_no_accepted_message(redis_url: str, tmp_path: Path) -> None:
-    first = ServerProcess(redis_url, tmp_path / "server", ADMIN_TOKEN)
+async def test_killed_server_loses_no_accepted_message(
+    redis_url: str, redis_mode: str, tmp_path: Path
+) -> None:
+    first = ServerProcess(redis_url, tmp_path / "server", ADMIN_TOKEN, redis_mode=redis_mode)
     first.start()
     try:
         async with _devices(first.url, 1, 1) as ([alice], [bob]):
             sent = await _send_batch(alice, bob.identity.principal, 40)
     finally:
         first.kill()
-    second = ServerProcess(redis_url, tmp_path / "server", ADMIN_TOKEN)
+    second = ServerProcess(redis_url, tmp_path / "server", ADMIN_TOKEN, redis_mode=redis_mode)
     second.start()
     try:
         async with LiaisonClient(second.url, bob.identity) as bob_again:

@@ -6,13 +6,15 @@ import asyncio
 from typing import Any
 
 from pytest_aiohttp import AiohttpClient
-from redis.asyncio import Redis
 
 from messaging import crypto, redis_keys
+from messaging.redis_link import RedisClient
 from messaging.server.app import create_app
 from messaging.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.support import Device, World, compose, open_message
+
+ALSO_ON_CLUSTER = True
 
 
 async def _send(world: World, sender: Device, envelope: dict[str, Any]) -> Any:
@@ -75,7 +77,7 @@ async def test_ack_deletes_the_event_and_sends_a_signed_receipt(world: World) ->
     assert len(await _events(world, alice)) == 1
 
 
-async def test_same_envelope_twice_is_queued_once(world: World, redis: Redis) -> None:
+async def test_same_envelope_twice_is_queued_once(world: World, redis: RedisClient) -> None:
     alice, bob = await world.professional(), await world.professional()
     envelope = compose(alice, [bob.principal], [bob])
     first = await _send(world, alice, envelope)
@@ -310,7 +312,7 @@ async def test_enrollment_reaches_another_process_directory_cache(
 
 
 async def test_a_burst_beyond_the_redis_pool_waits_instead_of_failing(
-    aiohttp_client: AiohttpClient, settings: Settings, redis: Redis
+    aiohttp_client: AiohttpClient, settings: Settings, redis: RedisClient
 ) -> None:
     small = settings.model_copy(update={"redis_max_connections": 4})
     world = World(await aiohttp_client(create_app(small)), ADMIN_TOKEN, redis)

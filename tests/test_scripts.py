@@ -1,12 +1,15 @@
-"""Each Lua script on its own, against the real Redis (Redis 6.2 and 7 both run these)."""
+"""Each Lua script on its own, against the real Redis (Redis 6.2 and 7 both run these), and
+against a Redis Cluster: a script whose keys span slots is refused there."""
 
 from __future__ import annotations
 
 import json
 
-from redis.asyncio import Redis
+import pytest
+from redis.asyncio import Redis, RedisCluster
 
 from messaging import redis_keys
+from messaging.redis_link import RedisClient, server_major_version
 from messaging.redis_text import text
 from messaging.scripts import Scripts
 
@@ -15,64 +18,97 @@ QUEUE = redis_keys.queue(DEVICE)
 SEEN = redis_keys.seen(DEVICE)
 DAY_MS = 86_400_000
 
-
-async def _enqueue(
-    scripts: Scripts, item: str, *, quota: int = 10, now: int = 10 * DAY_MS
-) -> tuple[int, str]:
-    status, stream_id = await scripts.enqueue(
-        keys=[QUEUE, SEEN],
-        args=[item, quota, DAY_MS, now, redis_keys.wake_channel(DEVICE), "t", "m", "i", item],
-    )
-    return int(status), text(stream_id)
+ALSO_ON_CLUSTER = True
 
 
-async def test_enqueue_is_idempotent_per_item(redis: Redis) -> None:
-    scripts = Scripts.register(redis)
-    first = await _enqueue(scripts, "m:a:1")
-    again = await _enqueue(scripts, "m:a:1")
+class Queue:
+    """The test device's queue, through ``enqueue.lua``, waking as the server would."""
+
+    def __init__(self, scripts: Scripts, publish: str) -> None:
+        self.scripts = scripts
+        self.publish = publish
+
+    async def enqueue(
+        self, item: str, *, quota: int = 10, now: int = 10 * DAY_MS
+    ) -> tuple[int, str]:
+        status, stream_id = await self.scripts.enqueue(
+            keys=[QUEUE, SEEN],
+            args=[
+                *(item, quota, DAY_MS, now, self.publish, redis_keys.wake_channel(DEVICE)),
+                *("t", "m", "i", item),
+            ],
+        )
+        return int(status), text(stream_id)
+
+
+@pytest.fixture
+async def scripts(redis: RedisClient) -> Scripts:
+    return Scripts.register(redis)
+
+
+@pytest.fixture
+async def queue(redis: RedisClient, redis_mode: str, scripts: Scripts) -> Queue:
+    sharded = redis_mode == "cluster" and await server_major_version(redis) >= 7
+    return Queue(scripts, "SPUBLISH" if sharded else "PUBLISH")
+
+
+async def test_enqueue_is_idempotent_per_item(redis: RedisClient, queue: Queue) -> None:
+    first = await queue.enqueue("m:a:1")
+    again = await queue.enqueue("m:a:1")
     assert first[0] == 1
     assert again == (0, "")
     assert await redis.xlen(QUEUE) == 1
 
 
-async def test_enqueue_refuses_past_the_quota_and_keeps_what_is_queued(redis: Redis) -> None:
-    scripts = Scripts.register(redis)
+async def test_enqueue_refuses_past_the_quota_and_keeps_what_is_queued(
+    redis: RedisClient, queue: Queue
+) -> None:
     for n in range(3):
-        assert (await _enqueue(scripts, f"m:a:{n}", quota=3))[0] == 1
-    assert (await _enqueue(scripts, "m:a:overflow", quota=3))[0] == -1
+        assert (await queue.enqueue(f"m:a:{n}", quota=3))[0] == 1
+    assert (await queue.enqueue("m:a:overflow", quota=3))[0] == -1
     assert await redis.xlen(QUEUE) == 3
     # A retry of an already queued item is still recognised when the queue is full.
-    assert (await _enqueue(scripts, "m:a:0", quota=3))[0] == 0
+    assert (await queue.enqueue("m:a:0", quota=3))[0] == 0
 
 
-async def test_enqueue_sets_retention_on_queue_and_index(redis: Redis) -> None:
-    scripts = Scripts.register(redis)
-    await _enqueue(scripts, "m:a:1")
+async def test_enqueue_sets_retention_on_queue_and_index(redis: RedisClient, queue: Queue) -> None:
+    await queue.enqueue("m:a:1")
     assert 0 < await redis.pttl(QUEUE) <= DAY_MS
     assert 0 < await redis.pttl(SEEN) <= DAY_MS
 
 
-async def test_enqueue_forgets_items_older_than_the_retention(redis: Redis) -> None:
-    scripts = Scripts.register(redis)
-    await _enqueue(scripts, "m:a:old", now=DAY_MS)
-    await _enqueue(scripts, "m:a:new", now=3 * DAY_MS)
+async def test_enqueue_forgets_items_older_than_the_retention(
+    redis: RedisClient, queue: Queue
+) -> None:
+    await queue.enqueue("m:a:old", now=DAY_MS)
+    await queue.enqueue("m:a:new", now=3 * DAY_MS)
     assert await redis.zrange(SEEN, 0, -1) == [b"m:a:new"]
 
 
-async def test_enqueue_wakes_the_device_channel(redis: Redis) -> None:
-    scripts = Scripts.register(redis)
-    pubsub = redis.pubsub()
-    await pubsub.subscribe(redis_keys.wake_channel(DEVICE))
+async def test_enqueue_wakes_the_device_channel(redis: RedisClient, queue: Queue) -> None:
+    channel = redis_keys.wake_channel(DEVICE)
+    # On a cluster, listen where the channel's slot lives: a sharded message goes nowhere else.
+    if isinstance(redis, RedisCluster):
+        node = redis.get_node_from_key(channel)
+        assert node is not None
+        listener = Redis(host=node.host, port=int(node.port))
+    else:
+        listener = redis
+    pubsub = listener.pubsub()
+    await pubsub.execute_command(
+        "SSUBSCRIBE" if queue.publish == "SPUBLISH" else "SUBSCRIBE", channel
+    )
     await pubsub.get_message(timeout=1)  # the subscription confirmation
-    await _enqueue(scripts, "m:a:1")
+    await queue.enqueue("m:a:1")
     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
     await pubsub.aclose()  # type: ignore[no-untyped-call]
+    if listener is not redis:
+        await listener.aclose()
     assert message is not None
     assert message["data"] == b"w"
 
 
-async def test_ack_deletes_and_reports_messages_once(redis: Redis) -> None:
-    scripts = Scripts.register(redis)
+async def test_ack_deletes_and_reports_messages_once(redis: RedisClient, scripts: Scripts) -> None:
     stream_id = text(await redis.xadd(QUEUE, {"t": "m", "s": "rpps:12345678901", "i": "id-1"}))
     receipt_id = text(await redis.xadd(QUEUE, {"t": "e", "j": "{}"}))
     acked = await scripts.ack(keys=[QUEUE], args=[stream_id, receipt_id])
@@ -81,16 +117,18 @@ async def test_ack_deletes_and_reports_messages_once(redis: Redis) -> None:
     assert await scripts.ack(keys=[QUEUE], args=[stream_id]) == []
 
 
-async def test_withdraw_removes_event_and_index_entry(redis: Redis) -> None:
-    scripts = Scripts.register(redis)
-    _status, stream_id = await _enqueue(scripts, "m:a:1")
+async def test_withdraw_removes_event_and_index_entry(
+    redis: RedisClient, scripts: Scripts, queue: Queue
+) -> None:
+    _status, stream_id = await queue.enqueue("m:a:1")
     await scripts.withdraw(keys=[QUEUE, SEEN], args=[stream_id, "m:a:1"])
     assert await redis.xlen(QUEUE) == 0
     assert await redis.zcard(SEEN) == 0
 
 
-async def test_claim_distinguishes_new_retry_and_conflict(redis: Redis) -> None:
-    scripts = Scripts.register(redis)
+async def test_claim_distinguishes_new_retry_and_conflict(
+    redis: RedisClient, scripts: Scripts
+) -> None:
     keys = [redis_keys.sent("rpps:1", "m1"), redis_keys.payload("rpps:1", "m1")]
     assert await scripts.claim(keys=keys, args=["digest-a", "{}", DAY_MS]) == [1]
     assert await scripts.claim(keys=keys, args=["digest-a", "{}", DAY_MS]) == [0]
@@ -99,8 +137,7 @@ async def test_claim_distinguishes_new_retry_and_conflict(redis: Redis) -> None:
     assert await scripts.claim(keys=keys, args=["digest-b", "{}", DAY_MS]) == [-1]
 
 
-async def test_enroll_consumes_the_code_once(redis: Redis) -> None:
-    scripts = Scripts.register(redis)
+async def test_enroll_consumes_the_code_once(redis: RedisClient, scripts: Scripts) -> None:
     code = redis_keys.enrollment_code("rpps:1", "abc")
     devices = redis_keys.principal_devices("rpps:1")
     await redis.set(code, b"1")
@@ -109,11 +146,12 @@ async def test_enroll_consumes_the_code_once(redis: Redis) -> None:
     assert await redis.hkeys(devices) == [DEVICE.encode()]
 
 
-async def test_revoke_drops_tokens_and_queue(redis: Redis) -> None:
-    scripts = Scripts.register(redis)
+async def test_revoke_drops_tokens_and_queue(
+    redis: RedisClient, scripts: Scripts, queue: Queue
+) -> None:
     await redis.set(redis_keys.token(DEVICE, "t1"), b"rpps:1")
     await redis.sadd(redis_keys.tokens(DEVICE), "t1")
-    await _enqueue(scripts, "m:a:1")
+    await queue.enqueue("m:a:1")
     revoked = await scripts.revoke(
         keys=[redis_keys.device(DEVICE), redis_keys.tokens(DEVICE), QUEUE, SEEN],
         args=[redis_keys.token(DEVICE, "")],
@@ -123,8 +161,9 @@ async def test_revoke_drops_tokens_and_queue(redis: Redis) -> None:
     assert await redis.hget(redis_keys.device(DEVICE), "revoked") == b"1"
 
 
-async def test_retire_keeps_the_public_record_with_its_revocation_time(redis: Redis) -> None:
-    scripts = Scripts.register(redis)
+async def test_retire_keeps_the_public_record_with_its_revocation_time(
+    redis: RedisClient, scripts: Scripts
+) -> None:
     active, retired = redis_keys.principal_devices("rpps:1"), redis_keys.retired_devices("rpps:1")
     await redis.hset(active, DEVICE, '{"id": "dev", "sign_key": "k"}')
     keys = [active, retired]

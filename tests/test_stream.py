@@ -10,6 +10,8 @@ import aiohttp
 from messaging.redis_server import RedisServer
 from tests.support import Device, World, compose, open_message
 
+ALSO_ON_CLUSTER = True
+
 
 async def _send(world: World, sender: Device, envelope: dict[str, Any]) -> None:
     response = await world.client.post("/v1/messages", json=envelope, headers=sender.headers)

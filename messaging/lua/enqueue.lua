@@ -1,7 +1,8 @@
 -- Append one event to a device queue unless it is already there (idempotent per item).
 -- KEYS[1] queue stream, KEYS[2] seen index (sorted set item -> enqueue time, ms)
--- ARGV[1] item id, ARGV[2] quota, ARGV[3] retention ms, ARGV[4] now ms, ARGV[5] wake channel,
--- ARGV[6..] the event's field/value pairs.
+-- ARGV[1] item id, ARGV[2] quota, ARGV[3] retention ms, ARGV[4] now ms,
+-- ARGV[5] PUBLISH, or SPUBLISH on a Redis 7 cluster (the channel shares the queue's hash tag),
+-- ARGV[6] wake channel, ARGV[7..] the event's field/value pairs.
 -- Returns {1, stream id} when queued, {0, ""} for a duplicate, {-1, ""} when the queue is full.
 local queue, seen = KEYS[1], KEYS[2]
 local item, quota = ARGV[1], tonumber(ARGV[2])
@@ -11,6 +12,9 @@ local cutoff = now - retention
 -- Expired entries go first so that neither the index nor the queue grows past the retention.
 redis.call('ZREMRANGEBYSCORE', seen, '-inf', '(' .. cutoff)
 if redis.call('ZSCORE', seen, item) then
+  -- A retry writes too, so that a WAIT after it also covers the first attempt's entry
+  -- (WAIT waits for the connection's last write, and a retry may come on another connection).
+  redis.call('PEXPIRE', seen, retention)
   return {0, ''}
 end
 if cutoff > 0 then
@@ -20,12 +24,12 @@ if redis.call('XLEN', queue) >= quota then
   return {-1, ''}
 end
 local fields = {}
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   fields[#fields + 1] = ARGV[i]
 end
 local id = redis.call('XADD', queue, '*', unpack(fields))
 redis.call('ZADD', seen, now, item)
 redis.call('PEXPIRE', queue, retention)
 redis.call('PEXPIRE', seen, retention)
-redis.call('PUBLISH', ARGV[5], 'w')
+redis.call(ARGV[5], ARGV[6], 'w')
 return {1, id}

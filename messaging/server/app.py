@@ -12,13 +12,12 @@ from datetime import timedelta
 from importlib import metadata
 
 from aiohttp import web
-from redis.asyncio import BlockingConnectionPool, Redis
 
 from dossier_link.changes import DossierSettings
 from dossier_link.checkpoints import CheckpointSigner
 from dossier_link.service import DossierService
 from dossier_link.store import DossierStore
-from messaging import crypto
+from messaging import crypto, redis_link
 from messaging.auth import Authenticator
 from messaging.delivery import Delivery, ServerEvents
 from messaging.devices import Devices
@@ -42,7 +41,7 @@ from messaging.server.appkeys import (
     DOSSIERS,
     MAILBOX,
     METRICS,
-    REDIS,
+    REDIS_LINK,
     SERVER_INFO,
     SETTINGS,
     SOCKETS,
@@ -59,9 +58,6 @@ from messaging.timeutil import now
 from messaging.wakeup import WakeHub
 
 log = logging.getLogger(__name__)
-
-REDIS_POOL_TIMEOUT = 5.0
-"""Seconds a command waits for a free connection before the request fails with 503."""
 
 PURGE_RETRY_FIRST = 1.0
 PURGE_RETRY_CAP = 300.0
@@ -113,18 +109,12 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
     )
 
     async def services(app: web.Application) -> AsyncIterator[None]:
-        # A bounded pool that makes a burst wait for a connection instead of failing it.
-        pool = BlockingConnectionPool.from_url(
-            settings.redis_url or "",
-            max_connections=settings.redis_max_connections,
-            timeout=REDIS_POOL_TIMEOUT,
-            health_check_interval=30,
-        )
-        redis = Redis.from_pool(pool)  # closing the client closes the pool
+        link = await redis_link.connect(settings)
+        redis = link.client
         scripts = Scripts.register(redis)
         directory = Directory(redis)
         mailbox = Mailbox(
-            redis,
+            link,
             scripts,
             QueueLimits(quota=settings.queue_quota, retention_ms=settings.retention_ms),
             secrets.cursor_key,
@@ -136,8 +126,12 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
             token_ttl=settings.token_ttl_seconds,
             challenge_ttl=settings.challenge_ttl_seconds,
         )
-        hub = WakeHub(redis, on_invalidate=(directory.invalidate, auth.invalidate))
-        app[REDIS] = redis
+        hub = WakeHub(
+            link,
+            on_invalidate=(directory.invalidate, auth.invalidate),
+            reconnect_seconds=settings.redis_reconnect_seconds,
+        )
+        app[REDIS_LINK] = link
         app[DIRECTORY] = directory
         app[MAILBOX] = mailbox
         app[WAKE_HUB] = hub
@@ -148,7 +142,7 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
         events = ServerEvents(mailbox, secrets.sign)
         actors = DossierActors(directory)
         dossiers = DossierService(
-            DossierStore(redis),
+            DossierStore(link),
             DeviceNotifier(directory, events),
             DirectoryDeviceKeys(directory),
             secrets.dossier,
@@ -158,7 +152,7 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
         app[DOSSIER_ACTORS] = actors
         app[DOSSIERS] = dossiers
         app[DELIVERY] = Delivery(
-            redis, scripts, directory, mailbox, events, MessageLinker(actors, dossiers.linker)
+            link, scripts, directory, mailbox, events, MessageLinker(actors, dossiers.linker)
         )
         await hub.start()
         purger = asyncio.create_task(
@@ -175,7 +169,7 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
         with contextlib.suppress(asyncio.CancelledError):
             await purger
         await hub.stop()
-        await redis.aclose()
+        await link.aclose()
 
     app.cleanup_ctx.append(services)
     app.on_shutdown.append(stream.close_all)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import weakref
 
 from aiohttp import web
-from redis.asyncio import Redis
 
 from dossier_link.service import DossierService
 from messaging.auth import Authenticator
@@ -15,13 +14,14 @@ from messaging.directory import Directory
 from messaging.dossier_bridge import DossierActors
 from messaging.mailbox import Mailbox
 from messaging.models import ServerInfo
+from messaging.redis_link import RedisLink
 from messaging.server.metrics import Metrics
 from messaging.settings import Settings
 from messaging.wakeup import WakeHub
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVER_INFO = web.AppKey("server_info", ServerInfo)
-REDIS = web.AppKey("redis", Redis)
+REDIS_LINK = web.AppKey("redis_link", RedisLink)
 AUTH = web.AppKey("auth", Authenticator)
 DIRECTORY = web.AppKey("directory", Directory)
 DEVICES = web.AppKey("devices", Devices)

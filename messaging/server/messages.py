@@ -31,11 +31,14 @@ async def fetch(request: web.Request) -> web.Response:
     query = FetchQuery.model_validate(dict(request.query))
     mailbox = request.app[MAILBOX]
     after = None if query.after is None else mailbox.stream_id(who.device, query.after)
-    with request.app[WAKE_HUB].listen(who.device) as listener:
+    if query.wait == 0:
         batch = await mailbox.read(who.device, after, query.limit)
-        if not batch.events and query.wait > 0:
-            await listener.wait(query.wait)
-            batch = await mailbox.read(who.device, batch.last, query.limit)
+    else:
+        async with request.app[WAKE_HUB].listen(who.device) as listener:
+            batch = await mailbox.read(who.device, after, query.limit)
+            if not batch.events:
+                await listener.wait(query.wait)
+                batch = await mailbox.read(who.device, batch.last, query.limit)
     following = "null" if batch.last is None else f'"{mailbox.cursor(who.device, batch.last)}"'
     body = f'{{"events":[{",".join(batch.events)}],"next":{following}}}'
     return web.Response(text=body, content_type="application/json")

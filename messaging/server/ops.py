@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from messaging.server.appkeys import DOSSIERS, METRICS, REDIS, SOCKETS, WAKE_HUB
+from messaging.errors import StoreUnavailable
+from messaging.server.appkeys import DOSSIERS, METRICS, REDIS_LINK, SETTINGS, SOCKETS, WAKE_HUB
 
 
 @web.middleware
@@ -22,7 +25,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    await request.app[REDIS].ping()
+    # Its own deadline, shorter than a request's: a probe must not hang with a stuck Redis.
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].readyz_timeout_seconds):
+            await request.app[REDIS_LINK].ready()
+    except TimeoutError:
+        raise StoreUnavailable("Redis did not answer in time") from None
     return web.json_response({"status": "ready"})
 
 

@@ -9,8 +9,6 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from messaging import canonical
 from messaging.errors import (
@@ -20,6 +18,8 @@ from messaging.errors import (
     StoreUnavailable,
     encoding_refused,
 )
+from messaging.redis_link import UNAVAILABLE, retry_after
+from messaging.server.appkeys import SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,10 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
                 "code": code,
             }
         )
-    except (RedisConnectionError, RedisTimeoutError):
+    except UNAVAILABLE:
         log.warning("Redis unreachable while serving %s %s", request.method, request.path)
-        return from_error(StoreUnavailable("the message store is unreachable; retry shortly"))
+        unavailable = StoreUnavailable("the message store is unreachable; retry shortly")
+        return problem_response(unavailable.problem(), retry_after(request.app[SETTINGS]))
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem_response(

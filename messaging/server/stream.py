@@ -12,23 +12,21 @@ import contextlib
 import json
 import logging
 import secrets
-import weakref
 from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from messaging.auth import Caller, bearer
 from messaging.errors import LiaisonError
 from messaging.mailbox import AckedMessage
 from messaging.models import CLOSE_AUTH_FAILED, CLOSE_DISPLACED, StreamAck, StreamAuth
+from messaging.redis_link import UNAVAILABLE
 from messaging.server.appkeys import AUTH, DELIVERY, MAILBOX, SOCKETS, WAKE_HUB
 from messaging.server.problems import validation_problem
 from messaging.server.request import json_document
-from messaging.wakeup import Listener
+from messaging.wakeup import End, Listener
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +58,19 @@ async def _first_frame_auth(ws: web.WebSocketResponse, app: web.Application) -> 
 Close = tuple[int, bytes]
 """A close code and its reason."""
 
+_CLOSES: dict[End, Close] = {
+    End.DISPLACED: (CLOSE_DISPLACED, b"displaced by a newer connection"),
+    End.REVOKED: (CLOSE_AUTH_FAILED, b"device revoked"),
+    End.SHUTDOWN: (WSCloseCode.GOING_AWAY, b"server shutdown"),
+}
+
 
 async def _closed_on_failure(work: Awaitable[Close | None]) -> Close | None:
     """Run ``work``; a failure becomes a close code, never an HTTP answer (the connection is no
     longer HTTP once upgraded)."""
     try:
         return await work
-    except (RedisConnectionError, RedisTimeoutError):
+    except UNAVAILABLE:
         # The client reconnects and gets every unacked event again: nothing is lost.
         return WSCloseCode.TRY_AGAIN_LATER, b"store unavailable"
     except Exception:
@@ -97,10 +101,9 @@ async def _pump_events(
         if not drained:
             await ws.send_str(_dumps({"type": "queue_empty"}))
             drained = True
-        if await listener.next_signal():
-            if listener.revoked:
-                return CLOSE_AUTH_FAILED, b"device revoked"
-            return CLOSE_DISPLACED, b"displaced by a newer connection"
+        end = await listener.next_signal()
+        if end is not None:
+            return _CLOSES[end]
     return None
 
 
@@ -146,7 +149,7 @@ async def _serve(
             return None
     app[SOCKETS].add(ws)
     hub = app[WAKE_HUB]
-    with hub.listen(who.device, secrets.token_hex(8)) as listener:
+    async with hub.listen(who.device, secrets.token_hex(8)) as listener:
         await hub.claim(listener)
         # What this socket delivered and is not yet acked: its acks need no lookup.
         delivered: dict[str, AckedMessage] = {}
@@ -188,6 +191,6 @@ async def _read_frames(
 
 
 async def close_all(app: web.Application) -> None:
-    sockets: weakref.WeakSet[web.WebSocketResponse[bool]] = app[SOCKETS]
-    for ws in list(sockets):
-        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+    """On shutdown: every long poll answers now and every socket closes with 1001 (from its
+    own handler, like every close)."""
+    app[WAKE_HUB].shutdown()

@@ -1,0 +1,315 @@
+"""The one place that knows whether Redis is one server or a cluster (``LIAISON_REDIS_MODE``).
+
+Everything else holds a ``RedisLink``: ``client`` for single commands (redis-py's ``Redis`` or
+``RedisCluster``, which share one command API), ``run`` for pipelines of scripts and commands,
+``publish`` and ``feed`` for wake-ups. Keys touched together share one hash tag (DESIGN §7), so
+no call ever spans slots; what differs on a cluster is kept here:
+
+- ``run`` sends one batch per node: each call goes to the node owning its slot, each node's
+  calls travel on one of its connections, all nodes at once (redis-py's cluster pipeline). A
+  later batching of concurrent requests' calls belongs in ``run`` too: it already accepts any
+  mix of tags and splits them per node.
+- A multi-key command whose keys span slots is refused, never split: redis-py would split a
+  ``DEL`` or ``EXISTS`` into one command per slot, quietly making one atomic step several.
+- A burst waits for a free connection (``redis_pool_timeout_seconds``), as the standalone
+  ``BlockingConnectionPool`` does, instead of failing with redis-py's ``MaxConnectionsError``.
+- ``durable`` writes end with ``WAIT`` on every node they touched
+  (``LIAISON_REDIS_WAIT_REPLICAS``).
+- Wake-ups travel as sharded pub/sub on Redis 7 and as broadcast ``PUBLISH`` on 6.2
+  (``messaging.pubsub``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextvars import ContextVar
+from typing import Any, Literal, TypeAlias
+
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline
+from redis.exceptions import (
+    ClusterDownError,
+    ClusterError,
+    MasterDownError,
+    NoScriptError,
+    RedisClusterException,
+    SlotNotCoveredError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from messaging.errors import ReplicasUnavailable
+from messaging.pubsub import Feed, PatternFeed, ShardedFeed, SubscriberOptions
+from messaging.redis_text import text
+from messaging.scripts import Call
+from messaging.settings import Settings
+
+RedisClient: TypeAlias = Redis | RedisCluster
+PublishCommand: TypeAlias = Literal["PUBLISH", "SPUBLISH"]
+
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterDownError,
+    ClusterError,
+    MasterDownError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
+"""What an unreachable Redis raises, one server or a cluster in failover: a 503, not a bug."""
+
+_HEALTH_CHECK_SECONDS = 30
+_IN_TURN: ContextVar[bool] = ContextVar("liaison_redis_in_turn", default=False)
+
+
+class CrossSlot(RedisClusterException):
+    """A multi-key command whose keys hash to several slots: a design error, never split."""
+
+
+class _Turns:
+    """At most ``size`` Redis operations in flight per process; the others wait their turn.
+
+    An operation uses at most one connection per node, so no node's pool of ``size``
+    connections is ever exhausted. Nested operations (redis-py retrying a pipeline's redirected
+    command) run within their parent's turn.
+    """
+
+    def __init__(self, size: int, timeout: float) -> None:
+        self._free = asyncio.Semaphore(size)
+        self._timeout = timeout
+
+    @contextlib.asynccontextmanager
+    async def __call__(self) -> AsyncIterator[None]:
+        if _IN_TURN.get():
+            yield
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._free.acquire()
+        except TimeoutError:
+            raise RedisConnectionError("no Redis connection became free in time") from None
+        token = _IN_TURN.set(True)
+        try:
+            yield
+        finally:
+            _IN_TURN.reset(token)
+            self._free.release()
+
+
+class _ClusterPipeline(ClusterPipeline):
+    def __init__(self, client: RedisCluster, transaction: bool | None, turns: _Turns) -> None:
+        super().__init__(client, transaction)
+        self._turns = turns
+
+    async def execute(
+        self, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
+        async with self._turns():
+            return await super().execute(raise_on_error, allow_redirections)
+
+
+class _Cluster(RedisCluster):
+    """redis-py's cluster client, waiting for a free connection and refusing cross-slot
+    splits."""
+
+    def __init__(self, *args: Any, turns: _Turns, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turns = turns
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> RedisCluster:
+        try:
+            return await super().initialize(*args, **kwargs)
+        except CrossSlot:
+            raise
+        except RedisClusterException as exc:
+            # No node answers, or the slots are not all served: an unreachable Redis.
+            raise RedisConnectionError(f"Redis Cluster unavailable: {exc}") from exc
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._turns():
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(
+        self, transaction: Any | None = None, shard_hint: Any | None = None
+    ) -> ClusterPipeline:
+        if shard_hint:
+            raise RedisClusterException("shard_hint is not supported in cluster mode")
+        # mypy sees redis-py's ClusterPipeline as abstract; redis-py instantiates it the same.
+        return _ClusterPipeline(self, transaction, self._turns)  # type: ignore[abstract]
+
+    def _partition_keys_by_slot(self, keys: Iterable[Any]) -> dict[int, list[Any]]:
+        slots: dict[int, list[Any]] = super()._partition_keys_by_slot(keys)
+        if len(slots) > 1:
+            raise CrossSlot(f"keys of one command span {len(slots)} slots: {list(keys)!r}")
+        return slots
+
+
+def _connection_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "socket_connect_timeout": settings.redis_connect_timeout_seconds,
+        "socket_timeout": settings.redis_command_timeout_seconds,
+        "health_check_interval": _HEALTH_CHECK_SECONDS,
+    }
+
+
+def retry_after(settings: Settings) -> int:
+    """Whole seconds a client should wait after a 503 for an unreachable Redis."""
+    return max(1, math.ceil(settings.redis_reconnect_seconds))
+
+
+class RedisLink:
+    def __init__(
+        self,
+        client: RedisClient,
+        feed: Callable[[Callable[[bytes, bytes], None]], Feed],
+        *,
+        sharded: bool,
+        wait_replicas: int,
+        wait_timeout_ms: int,
+    ) -> None:
+        self.client = client
+        self._feed = feed
+        self.sharded = sharded
+        self.publish_command: PublishCommand = "SPUBLISH" if sharded else "PUBLISH"
+        self._wait_replicas = wait_replicas
+        self._wait_timeout_ms = wait_timeout_ms
+
+    @property
+    def waits_for_replicas(self) -> bool:
+        return self._wait_replicas > 0
+
+    @property
+    def cluster(self) -> RedisCluster | None:
+        return self.client if isinstance(self.client, RedisCluster) else None
+
+    def feed(self, on_message: Callable[[bytes, bytes], None]) -> Feed:
+        """The subscription that brings wake-up and invalidation messages to ``on_message``."""
+        return self._feed(on_message)
+
+    async def publish(self, channel: str, data: bytes | str) -> None:
+        await self.client.execute_command(self.publish_command, channel, data)
+
+    async def ready(self) -> None:
+        """Raise unless every primary answers."""
+        cluster = self.cluster
+        if cluster is None:
+            await self.client.ping()
+        else:
+            await cluster.ping(target_nodes=RedisCluster.PRIMARIES)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def run(self, calls: Sequence[Call], *, durable: bool = False) -> list[Any]:
+        """Run ``calls`` in one round trip per node (two when a script must first be loaded).
+
+        ``durable``: each node written then waits until ``redis_wait_replicas`` replicas hold
+        what it has (``WAIT``, on the connection that wrote), else ``ReplicasUnavailable``.
+        """
+        waits = self._waits(calls) if durable and self._wait_replicas else []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for call in calls:
+                if call.script is None:
+                    pipe.execute_command(*call.args)
+                else:
+                    pipe.execute_command("EVALSHA", call.script.sha, *call.args)
+            for target in waits:
+                pipe.execute_command("WAIT", self._wait_replicas, self._wait_timeout_ms, **target)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+        replies, acks = results[: len(calls)], results[len(calls) :]
+        unloaded = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if unloaded:
+            missing = {id(s): s for i in unloaded if (s := calls[i].script) is not None}
+            for script in missing.values():
+                # On a cluster SCRIPT LOAD goes to every primary: a promoted replica starts
+                # with an empty script cache.
+                await self.client.script_load(script.script)
+            retried = await self.run([calls[i] for i in unloaded], durable=durable)
+            for i, reply in zip(unloaded, retried, strict=True):
+                replies[i] = reply
+        for reply in [*replies, *acks]:
+            if isinstance(reply, Exception):
+                raise reply
+        if any(int(ack) < self._wait_replicas for ack in acks):
+            raise ReplicasUnavailable(
+                f"fewer than {self._wait_replicas} replica(s) confirmed the write in time; "
+                "retry: the send is idempotent"
+            )
+        return replies
+
+    def _waits(self, calls: Sequence[Call]) -> list[dict[str, Any]]:
+        """One ``WAIT`` per node the calls write to: its target, as a pipeline keyword."""
+        cluster = self.cluster
+        if cluster is None:
+            return [{}]
+        nodes: dict[str, ClusterNode] = {}
+        for call in calls:
+            node = cluster.get_node_from_key(call.key)
+            if node is None:
+                raise SlotNotCoveredError(f"no node serves the slot of {call.key!r}")
+            nodes[node.name] = node
+        return [{"target_nodes": node} for node in nodes.values()]
+
+
+async def server_major_version(client: RedisClient) -> int:
+    info = await client.info("server")
+    if "redis_version" not in info:
+        # Asked of several nodes: one entry per node, and the nodes of a cluster agree.
+        info = next(iter(info.values()))
+    return int(text(str(info["redis_version"])).split(".", 1)[0])
+
+
+async def connect(settings: Settings) -> RedisLink:
+    """Build the client for ``settings.redis_mode`` and learn what the server supports."""
+    if settings.redis_url is None:
+        raise ValueError("connect needs settings.redis_url; `liaison serve` starts one")
+    options = _connection_options(settings)
+    subscriber = SubscriberOptions(
+        connection=options,
+        idle_seconds=_HEALTH_CHECK_SECONDS,
+        answer_seconds=settings.redis_command_timeout_seconds,
+    )
+    if settings.redis_mode == "standalone":
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout=settings.redis_pool_timeout_seconds,
+            **options,
+        )
+        standalone = Redis.from_pool(pool)  # closing the client closes the pool
+        return RedisLink(
+            standalone,
+            lambda on_message: PatternFeed.on_server(standalone, subscriber, on_message),
+            sharded=False,
+            wait_replicas=settings.redis_wait_replicas,
+            wait_timeout_ms=round(settings.redis_wait_timeout_seconds * 1000),
+        )
+    cluster = _Cluster.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        turns=_Turns(settings.redis_max_connections, settings.redis_pool_timeout_seconds),
+        **options,
+    )
+    try:
+        await cluster.initialize()
+        pubsub = settings.redis_pubsub
+        if pubsub == "auto":
+            pubsub = "sharded" if await server_major_version(cluster) >= 7 else "broadcast"
+    except BaseException:
+        await cluster.aclose()
+        raise
+    return RedisLink(
+        cluster,
+        (
+            (lambda on_message: ShardedFeed(cluster, subscriber, on_message))
+            if pubsub == "sharded"
+            else (lambda on_message: PatternFeed.on_cluster(cluster, subscriber, on_message))
+        ),
+        sharded=pubsub == "sharded",
+        wait_replicas=settings.redis_wait_replicas,
+        wait_timeout_ms=round(settings.redis_wait_timeout_seconds * 1000),
+    )
