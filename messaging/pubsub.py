@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,8 +37,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import SlotNotCoveredError
 
 from messaging import redis_keys
-
-log = logging.getLogger(__name__)
 
 OnMessage = Callable[[bytes, bytes], None]
 """Called with the channel and the data of each message received."""
@@ -349,7 +346,6 @@ def _node_client(node: ClusterNode, options: SubscriberOptions) -> Redis:
 def _failer(lost: asyncio.Future[None]) -> Callable[[BaseException], None]:
     def fail(exc: BaseException) -> None:
         if not lost.done():
-            log.warning("wake-up subscription lost: %s", exc)
             lost.set_exception(exc if isinstance(exc, Exception) else FeedLost(str(exc)))
 
     return fail

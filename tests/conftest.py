@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from pytest_aiohttp import AiohttpClient
 from redis.asyncio import Redis, RedisCluster
 
-from messaging.redis_link import RedisClient
+from messaging.redis_link import RedisClient, RedisLink, connect
 from messaging.redis_server import RedisServer, find_redis_binary
 from messaging.server.app import create_app
 from messaging.settings import Settings
@@ -119,6 +119,16 @@ async def redis_client(redis_url: str, redis_mode: RedisMode) -> AsyncIterator[R
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture(name="redis_link")
+async def redis_link_fixture(settings: Settings) -> AsyncIterator[RedisLink]:
+    """The server's own view of the test Redis: for domain objects built outside an app."""
+    link = await connect(settings)
+    try:
+        yield link
+    finally:
+        await link.aclose()
 
 
 # --- Server ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from dossier_link.models import ConsentRecord, DossierRecord
 from dossier_link.policy import Actor, Decision
 from dossier_link.store import DossierStore
 from messaging import crypto
+from messaging.redis_link import RedisLink
 from tests.dossiers import dossier_call, dossier_cast, open_emergency, stored_log
 from tests.support import World
 
@@ -51,7 +52,9 @@ async def test_every_served_entry_matches_the_published_schema(world: World) -> 
     assert {"basis", "target", "detail", "document", "message", "expires_at"} <= members
 
 
-async def test_an_entry_outside_the_schema_is_never_written(redis: Redis) -> None:
+async def test_an_entry_outside_the_schema_is_never_written(
+    redis: Redis, redis_link: RedisLink
+) -> None:
     ins = "146026322000196"
     at = "2024-01-01T00:00:00.000Z"
     record = DossierRecord(
@@ -63,7 +66,7 @@ async def test_an_entry_outside_the_schema_is_never_written(redis: Redis) -> Non
         log_head=GENESIS,
     )
     signer = CheckpointSigner(crypto.SigningKey.generate(), lambda: datetime.now(UTC))
-    changes = Changes(DossierStore(redis), _NoNotices(), signer)
+    changes = Changes(DossierStore(redis_link), _NoNotices(), signer)
     assert await changes.commit(0, Change(record))
     change = Change(record)
     holder = Actor(principal=record.holder, kind="patient")

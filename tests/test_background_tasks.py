@@ -57,7 +57,7 @@ async def test_wakeup_subscription_survives_a_killed_connection_and_a_bad_messag
     bob = await world.professional()
     hub = world.client.app[WAKE_HUB]
     task = _task("liaison-wakeup")
-    with hub.listen(bob.device_id) as listener:
+    async with hub.listen(bob.device_id) as listener:
         listener.wake.clear()
         assert await redis.client_kill_filter(_type="pubsub") == 1
         # Subscribed again, it wakes every listener: what was published meanwhile is lost.
