@@ -19,7 +19,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from redis.asyncio import Redis
 
 from dossier_link.access_log import GENESIS, verify_chain
 from dossier_link.changes import MAX_ATTEMPTS, Change, Changes
@@ -31,7 +30,9 @@ from dossier_link.store import DossierStore, Snapshot
 from messaging import crypto
 from messaging.client import AdminClient, LiaisonClient, enroll
 from messaging.models import DossierHeader
+from messaging.redis_link import RedisLink, connect
 from messaging.server.problems import from_error
+from messaging.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.dossiers import ADULT_BIRTH, new_ins, stored_log
 from tests.processes import ServerProcess
@@ -56,8 +57,8 @@ class RacedStore(DossierStore):
     """The real store, except that before each of its first ``races`` commits another writer
     (on its own connection) commits a change of its own to the same dossier."""
 
-    def __init__(self, redis: Redis, rival: Callable[[], Awaitable[object]], races: int) -> None:
-        super().__init__(redis)
+    def __init__(self, link: RedisLink, rival: Callable[[], Awaitable[object]], races: int) -> None:
+        super().__init__(link)
         self._rival = rival
         self.races = races
 
@@ -80,8 +81,8 @@ def _changes(store: DossierStore, notices: Notices) -> Changes:
 
 
 @pytest.fixture
-async def connections(redis_url: str) -> AsyncIterator[tuple[Redis, Redis]]:
-    first, second = Redis.from_url(redis_url), Redis.from_url(redis_url)
+async def connections(settings: Settings) -> AsyncIterator[tuple[RedisLink, RedisLink]]:
+    first, second = await connect(settings), await connect(settings)
     try:
         yield first, second
     finally:
@@ -116,7 +117,7 @@ def _viewed_by(actor: Actor, decided_on: list[int]) -> Callable[[Snapshot], Chan
 
 
 async def test_a_lost_version_check_is_decided_again_on_the_rivals_change(
-    connections: tuple[Redis, Redis],
+    connections: tuple[RedisLink, RedisLink],
 ) -> None:
     """W-2: a concurrent change is never lost nor duplicated; the log stays one chain."""
     mine, theirs = connections
@@ -133,7 +134,7 @@ async def test_a_lost_version_check_is_decided_again_on_the_rivals_change(
     assert changes.lost_version_checks == 1
     # Decided on version 1, lost to the rival's commit (version 2), decided again on 2.
     assert (rival_decided, decided_on) == ([1], [1, 2])
-    log = await stored_log(mine, INS)
+    log = await stored_log(mine.client, INS)
     assert [(e["seq"], e["actor"], e["action"]) for e in log] == [
         (1, HOLDER.principal, "create"),
         (2, RIVAL.principal, "view"),
@@ -145,7 +146,7 @@ async def test_a_lost_version_check_is_decided_again_on_the_rivals_change(
 
 
 async def test_a_dossier_that_keeps_moving_ends_in_dossier_busy(
-    connections: tuple[Redis, Redis],
+    connections: tuple[RedisLink, RedisLink],
 ) -> None:
     mine, theirs = connections
     rival = _changes(DossierStore(theirs), Notices())
@@ -164,7 +165,7 @@ async def test_a_dossier_that_keeps_moving_ends_in_dossier_busy(
     assert changes.lost_version_checks == MAX_ATTEMPTS
     assert decided_on == list(range(1, MAX_ATTEMPTS + 1))
     assert rival_decided == decided_on
-    log = await stored_log(mine, INS)
+    log = await stored_log(mine.client, INS)
     assert [e["actor"] for e in log] == [HOLDER.principal] + [RIVAL.principal] * MAX_ATTEMPTS
     assert verify_chain(log).ok
     assert notices.sent == []
