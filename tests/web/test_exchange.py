@@ -7,9 +7,9 @@ from pathlib import Path
 
 from playwright.async_api import expect
 
-from messaging.client import ReceivedMessage, ReceivedReceipt
+from messaging.client import AdminClient, ReceivedMessage, ReceivedReceipt
 from tests.web.conftest import BROWSER
-from tests.web.people import Pair, received
+from tests.web.people import Pair, received, sdk_device
 
 pytestmark = BROWSER
 
@@ -59,3 +59,32 @@ async def test_a_browser_device_and_an_sdk_device_exchange_both_ways(
     )
     await expect(web.page.locator("#inbox-list li.unread")).to_have_count(1)
     await web.screenshot(screenshots / "inbox.png")
+
+
+async def test_a_stale_directory_is_refreshed_silently_and_every_device_gets_the_message(
+    people: Pair, admin: AdminClient, base_url: str
+) -> None:
+    web, bruno, sdk = people.web, people.bruno, people.sdk
+    sends: list[int] = []
+    web.page.on(
+        "response",
+        lambda response: (
+            sends.append(response.status)
+            if response.request.method == "POST" and response.url.endswith("/v1/messages")
+            else None
+        ),
+    )
+    await web.send([("Bruno", bruno)], "Premier", "Le premier.")
+    [first] = await received(sdk, ReceivedMessage)
+    assert first.subject == "Premier"
+
+    # Bruno enrolls a second device: the browser's cached directory entry is now stale, the
+    # server answers 409 stale_devices, and the client refreshes and sends again, unseen.
+    async with await sdk_device(admin, base_url, bruno) as tablet:
+        result = await web.send([("Bruno", bruno)], "Second", "Le second.")
+        await expect(result.locator("p.ok")).to_contain_text("envoyé")
+        await expect(result.locator("p.error")).to_have_count(0)
+        for device in (sdk, tablet):
+            [message] = await received(device, ReceivedMessage)
+            assert (message.subject, message.body) == ("Second", "Le second.")
+    assert sends == [202, 409, 202]
