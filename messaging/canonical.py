@@ -144,7 +144,9 @@ def loads(data: bytes | str) -> Any:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise EncodingError(INVALID_ENCODING, "the document is not UTF-8", None) from exc
-        suspect = _SURROGATE_ESCAPE.search(text) is not None
+        # Most bodies hold no backslash at all: a one-character search runs at memchr speed
+        # (a two-character one, or the expression alone, costs 50-100 times more on 64 KiB).
+        suspect = "\\" in text and _SURROGATE_ESCAPE.search(text) is not None
     else:
         text = data
         suspect = _SURROGATE.search(text) is not None or _SURROGATE_ESCAPE.search(text) is not None
@@ -261,7 +263,7 @@ def canonical_json(value: Any) -> bytes:
 
 B64U_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64U_VALUE: Final = {char: index for index, char in enumerate(B64U_ALPHABET)}
-_B64U_TEXT = re.compile(r"[A-Za-z0-9_-]*")
+_B64U_BYTES: Final = B64U_ALPHABET.encode()
 # Unused low bits of the last character, by the text's length modulo 4.
 _UNUSED_BITS: Final = {0: 0, 2: 0b1111, 3: 0b11}
 
@@ -271,7 +273,9 @@ def check_b64u(text: str) -> str:
     padding, characters outside the URL-safe alphabet, an impossible length, or unused
     trailing bits that are not zero (the one spelling of given bytes is the canonical one)."""
     mask = _UNUSED_BITS.get(len(text) % 4)
-    if mask is None or not _B64U_TEXT.fullmatch(text):
+    # Deleting the alphabet's bytes leaves nothing of a base64url text: a C loop, three times
+    # faster than a regular expression on a 64 KiB ciphertext.
+    if mask is None or not text.isascii() or text.encode().translate(None, _B64U_BYTES):
         raise EncodingError(NON_CANONICAL, "not base64url without padding")
     if mask and _B64U_VALUE[text[-1]] & mask:
         raise EncodingError(NON_CANONICAL, "base64url with unused bits set (not canonical)")
