@@ -26,6 +26,7 @@ from messaging.server.app import create_app
 from messaging.settings import Settings
 from messaging.web import AssetsMissing, ensure_installed
 from tests.conftest import ADMIN_TOKEN
+from tests.web import modules
 from tests.web.pages import WebPage
 from tests.web.people import OpenPage, Pair, pair
 
@@ -131,3 +132,9 @@ async def people(open_page: OpenPage, admin: AdminClient, base_url: str) -> Asyn
     """Dr Martin enrolled in a browser, Dr Petit on an SDK device."""
     async with pair(open_page, admin, base_url) as both:
         yield both
+
+
+@pytest_asyncio.fixture(loop_scope="session", name="web")
+async def modules_page(open_page: OpenPage) -> WebPage:
+    """A page of the client with its modules at hand (``tests.web.modules.run``)."""
+    return await modules.load(await open_page())

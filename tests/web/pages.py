@@ -149,7 +149,8 @@ class WebPage:
         """axe-core's serious and critical violations on the page as it is now."""
         # Evaluated through the DevTools protocol, which the page's CSP does not govern; the page
         # itself never loads it.
-        await self.page.evaluate((AXE / "axe.min.js").read_text(encoding="utf-8"))
+        if not await self.page.evaluate("typeof axe !== 'undefined'"):
+            await self.page.evaluate((AXE / "axe.min.js").read_text(encoding="utf-8"))
         result: dict[str, Any] = await self.page.evaluate(
             "axe.run(document, {resultTypes: ['violations']})"
         )
