@@ -50,12 +50,9 @@ class DossierDocuments:
 
         change = await self._changes.apply(ins, decide)
         state = change.record.state(now)
-        visible = [
-            d.summary()
-            for d in documents
-            if policy.may_read_document(actor, state, d.state(), now).allowed
-        ]
-        return DocumentList(documents=visible)
+        readable = policy.visible_documents(actor, state, [d.state() for d in documents], now)
+        shown = {d.id for d in readable}
+        return DocumentList(documents=[d.summary() for d in documents if d.id in shown])
 
     async def read(
         self, actor: Actor, ins: str, document_id: str, now: datetime

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
@@ -80,13 +79,6 @@ class StoredDevice(BaseModel):
 
     def own(self) -> OwnDevice:
         return OwnDevice.model_validate(self.model_dump())
-
-
-@dataclass(frozen=True, slots=True)
-class Recipients:
-    """Where a message goes: every active device of the recipients, with the device's owner."""
-
-    devices: dict[str, StoredDevice]
 
 
 def _words(text: str) -> set[str]:

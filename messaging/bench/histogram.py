@@ -52,10 +52,6 @@ class Canvas:
         self.width, self.height = width, height
         self.rows = [bytearray(bytes(BACKGROUND) * width) for _ in range(height)]
 
-    def pixel(self, x: int, y: int, color: Color) -> None:
-        if 0 <= x < self.width and 0 <= y < self.height:
-            self.rows[y][3 * x : 3 * x + 3] = bytes(color)
-
     def rect(self, x0: int, y0: int, x1: int, y1: int, color: Color) -> None:
         for y in range(max(y0, 0), min(y1, self.height)):
             for x in range(max(x0, 0), min(x1, self.width)):

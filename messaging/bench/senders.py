@@ -35,7 +35,6 @@ from messaging.bench.workload import (
 )
 from messaging.client import DeviceIdentity, LiaisonClient, SdkError
 
-StartMethod = Literal["spawn"]
 _READY_TIMEOUT = 60.0
 
 
@@ -150,10 +149,6 @@ class SenderPool:
             )
             for n, (spec, counters) in enumerate(zip(specs, self._counters, strict=True))
         ]
-
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self._processes if p.pid is not None]
 
     async def start(self) -> None:
         for process in self._processes:

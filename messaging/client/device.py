@@ -24,7 +24,7 @@ from messaging.client.errors import (
     StreamDisplaced,
 )
 from messaging.client.events import BacklogDrained, InvalidEvent, SendResult, StreamItem
-from messaging.client.http import TRANSIENT_STATUSES, parse, url_path
+from messaging.client.http import TRANSIENT_STATUSES, parse
 from messaging.client.receiving import Duplicate, Receiver
 from messaging.timeutil import now_ms, rfc3339
 
@@ -44,10 +44,6 @@ class LiaisonClient(Receiver):
 
     async def list_devices(self) -> list[models.OwnDevice]:
         return parse(models.OwnDevicesResponse, await self._authed("GET", "/v1/devices")).devices
-
-    async def delete_device(self, device_id: str) -> None:
-        await self._authed("DELETE", url_path("v1", "devices", device_id))
-        self._entries.pop(self.identity.principal, None)
 
     async def link_code(self) -> models.EnrollmentCodeResponse:
         """A one-time code to enroll another device of this principal."""
