@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from messaging.bench.config import BenchConfig
+from messaging.bench.population import Population
 from messaging.bench.workload import ReceiveStats, SendStats
 
 # Targets from the issue: reported, never asserted.
@@ -245,3 +247,48 @@ def render_targets(targets: Sequence[Mapping[str, Any]]) -> str:
             f" -> {verdict}{margin}"
         )
     return "\n".join(lines)
+
+
+def load_report(
+    config: BenchConfig, population: Population, phases: dict[str, dict[str, Any] | None]
+) -> dict[str, Any]:
+    """The load mode's report: the phases' figures, their ratios and the targets."""
+    liaison, base, half = phases.get("liaison"), phases.get("baseline"), phases.get("half_peak")
+    throughput = cpu_ratio = cpu_ratio_redis = None
+    if liaison is not None and base is not None:
+        throughput = ratio(liaison["accepted_per_s"], base["accepted_per_s"])
+        cpu_ratio = ratio(
+            liaison["cpu_ms_per_message"]["server"], base["cpu_ms_per_message"]["server"]
+        )
+        cpu_ratio_redis = ratio(
+            liaison["cpu_ms_per_message"]["server_plus_redis"],
+            base["cpu_ms_per_message"]["server_plus_redis"],
+        )
+    shape = f"{mix_label(config)} {config.payload_size} B"
+    targets = [
+        target(f"throughput ratio ({shape})", throughput, THROUGHPUT_RATIO_MIN, at_least=True),
+        target("server CPU per message ratio", cpu_ratio, CPU_RATIO_MAX, at_least=False),
+        target(
+            "p99 send->receive at half of peak rate (ms)",
+            None if half is None else half["latency_ms"]["p99"],
+            P99_AT_HALF_PEAK_MS_MAX,
+            at_least=False,
+        ),
+    ]
+    return {
+        "population": {
+            "professionals": len(population.professionals),
+            "org": population.org,
+            "org_size": len(population.org_members),
+            "patients": len(population.patients),
+        },
+        "phases": phases,
+        "throughput_ratio": throughput,
+        "cpu_per_message_ratio": cpu_ratio,
+        "cpu_per_message_ratio_with_redis": cpu_ratio_redis,
+        "targets": targets,
+    }
+
+
+def mix_label(config: BenchConfig) -> str:
+    return ",".join(f"{kind}={weight}" for kind, weight in config.mix if weight)

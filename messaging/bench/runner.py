@@ -39,23 +39,13 @@ from messaging.bench.procstat import (
     raise_open_files_limit,
 )
 from messaging.bench.progress import enabled, progress
-from messaging.bench.report import (
-    CPU_RATIO_MAX,
-    P99_AT_HALF_PEAK_MS_MAX,
-    THROUGHPUT_RATIO_MIN,
-    phase_figures,
-    ratio,
-    target,
-    utc_now,
-    versions,
-    write_json,
-)
+from messaging.bench.receivers import Receivers
+from messaging.bench.report import load_report, phase_figures, utc_now, versions, write_json
 from messaging.bench.senders import SenderPool, SenderSpec, connector, pack
 from messaging.bench.workload import (
     Load,
     PlanData,
     Planner,
-    Receivers,
     SendOne,
     SendStats,
     Window,
@@ -194,7 +184,7 @@ async def run_load(
             await receivers.stop()
     if config.histogram_png is not None:
         write_histogram(latencies, config.histogram_png)
-    return _load_report(config, population, phases)
+    return load_report(config, population, phases)
 
 
 async def _baseline_phase(
@@ -387,47 +377,3 @@ async def _command_calls(redis_url: str | None) -> dict[str, int]:
         for name, value in info.items()
         if isinstance(value, dict)
     }
-
-
-def _load_report(
-    config: BenchConfig, population: Population, phases: dict[str, dict[str, Any] | None]
-) -> dict[str, Any]:
-    liaison, base, half = phases.get("liaison"), phases.get("baseline"), phases.get("half_peak")
-    throughput = cpu_ratio = cpu_ratio_redis = None
-    if liaison is not None and base is not None:
-        throughput = ratio(liaison["accepted_per_s"], base["accepted_per_s"])
-        cpu_ratio = ratio(
-            liaison["cpu_ms_per_message"]["server"], base["cpu_ms_per_message"]["server"]
-        )
-        cpu_ratio_redis = ratio(
-            liaison["cpu_ms_per_message"]["server_plus_redis"],
-            base["cpu_ms_per_message"]["server_plus_redis"],
-        )
-    shape = f"{_mix_label(config)} {config.payload_size} B"
-    targets = [
-        target(f"throughput ratio ({shape})", throughput, THROUGHPUT_RATIO_MIN, at_least=True),
-        target("server CPU per message ratio", cpu_ratio, CPU_RATIO_MAX, at_least=False),
-        target(
-            "p99 send->receive at half of peak rate (ms)",
-            None if half is None else half["latency_ms"]["p99"],
-            P99_AT_HALF_PEAK_MS_MAX,
-            at_least=False,
-        ),
-    ]
-    return {
-        "population": {
-            "professionals": len(population.professionals),
-            "org": population.org,
-            "org_size": len(population.org_members),
-            "patients": len(population.patients),
-        },
-        "phases": phases,
-        "throughput_ratio": throughput,
-        "cpu_per_message_ratio": cpu_ratio,
-        "cpu_per_message_ratio_with_redis": cpu_ratio_redis,
-        "targets": targets,
-    }
-
-
-def _mix_label(config: BenchConfig) -> str:
-    return ",".join(f"{kind}={weight}" for kind, weight in config.mix if weight)
