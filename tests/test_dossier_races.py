@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -116,25 +117,42 @@ def _viewed_by(actor: Actor, decided_on: list[int]) -> Callable[[Snapshot], Chan
     return decide
 
 
-async def test_a_lost_version_check_is_decided_again_on_the_rivals_change(
-    connections: tuple[RedisLink, RedisLink],
-) -> None:
-    """W-2: a concurrent change is never lost nor duplicated; the log stays one chain."""
+@dataclass
+class Race:
+    """The holder's writer, whose first ``races`` commits each lose to the rival's."""
+
+    changes: Changes
+    notices: Notices
+    decided_on: list[int] = field(default_factory=list)
+    """The version of each snapshot the holder's writer decided on."""
+    rival_decided: list[int] = field(default_factory=list)
+
+    async def view(self) -> None:
+        await self.changes.apply(INS, _viewed_by(HOLDER, self.decided_on))
+
+
+async def _race(connections: tuple[RedisLink, RedisLink], races: int) -> Race:
     mine, theirs = connections
     rival = _changes(DossierStore(theirs), Notices())
     await _create(rival)
     rival_decided: list[int] = []
-    store = RacedStore(mine, lambda: rival.apply(INS, _viewed_by(RIVAL, rival_decided)), races=1)
+    store = RacedStore(mine, lambda: rival.apply(INS, _viewed_by(RIVAL, rival_decided)), races)
     notices = Notices()
-    decided_on: list[int] = []
+    return Race(_changes(store, notices), notices, rival_decided=rival_decided)
 
-    changes = _changes(store, notices)
-    await changes.apply(INS, _viewed_by(HOLDER, decided_on))
 
-    assert changes.lost_version_checks == 1
+async def test_a_lost_version_check_is_decided_again_on_the_rivals_change(
+    connections: tuple[RedisLink, RedisLink],
+) -> None:
+    """W-2: a concurrent change is never lost nor duplicated; the log stays one chain."""
+    race = await _race(connections, races=1)
+
+    await race.view()
+
+    assert race.changes.lost_version_checks == 1
     # Decided on version 1, lost to the rival's commit (version 2), decided again on 2.
-    assert (rival_decided, decided_on) == ([1], [1, 2])
-    log = await stored_log(mine.client, INS)
+    assert (race.rival_decided, race.decided_on) == ([1], [1, 2])
+    log = await stored_log(connections[0].client, INS)
     assert [(e["seq"], e["actor"], e["action"]) for e in log] == [
         (1, HOLDER.principal, "create"),
         (2, RIVAL.principal, "view"),
@@ -142,33 +160,24 @@ async def test_a_lost_version_check_is_decided_again_on_the_rivals_change(
     ]
     assert verify_chain(log).ok
     # Only the committed attempt notifies, numbered by the entry it follows.
-    assert notices.sent == [(frozenset({HOLDER.principal}), f"n:{INS}:3:0")]
+    assert race.notices.sent == [(frozenset({HOLDER.principal}), f"n:{INS}:3:0")]
 
 
 async def test_a_dossier_that_keeps_moving_ends_in_dossier_busy(
     connections: tuple[RedisLink, RedisLink],
 ) -> None:
-    mine, theirs = connections
-    rival = _changes(DossierStore(theirs), Notices())
-    await _create(rival)
-    rival_decided: list[int] = []
-    store = RacedStore(
-        mine, lambda: rival.apply(INS, _viewed_by(RIVAL, rival_decided)), races=MAX_ATTEMPTS
-    )
-    notices = Notices()
-    decided_on: list[int] = []
+    race = await _race(connections, races=MAX_ATTEMPTS)
 
-    changes = _changes(store, notices)
     with pytest.raises(DossierBusy) as busy:
-        await changes.apply(INS, _viewed_by(HOLDER, decided_on))
+        await race.view()
 
-    assert changes.lost_version_checks == MAX_ATTEMPTS
-    assert decided_on == list(range(1, MAX_ATTEMPTS + 1))
-    assert rival_decided == decided_on
-    log = await stored_log(mine.client, INS)
+    assert race.changes.lost_version_checks == MAX_ATTEMPTS
+    assert race.decided_on == list(range(1, MAX_ATTEMPTS + 1))
+    assert race.rival_decided == race.decided_on
+    log = await stored_log(connections[0].client, INS)
     assert [e["actor"] for e in log] == [HOLDER.principal] + [RIVAL.principal] * MAX_ATTEMPTS
     assert verify_chain(log).ok
-    assert notices.sent == []
+    assert race.notices.sent == []
     response = from_error(busy.value)
     assert (response.status, response.headers["Retry-After"]) == (503, "1")
     assert json.loads(response.text or "")["code"] == "dossier_busy"
