@@ -42,7 +42,11 @@ class ChainCheck:
 
 def verify_chain(entries: Sequence[Mapping[str, Any]], *, from_genesis: bool = True) -> ChainCheck:
     """Check every hash and every link. A purged dossier's log starts with its tombstone, whose
-    ``prev`` is the last hash of the purged entries: verify it with ``from_genesis=False``."""
+    ``prev`` is the last hash of the purged entries: verify it with ``from_genesis=False``.
+
+    An entry marked ``withheld`` (a reader's view leaves some of its members out, RD-10, HD-2)
+    cannot have its own hash recomputed; its links are still checked, so nothing can be dropped
+    or reordered around it."""
     previous: str | None = GENESIS if from_genesis else None
     expected_seq: int | None = 1 if from_genesis else None
     for entry in entries:
@@ -51,7 +55,7 @@ def verify_chain(entries: Sequence[Mapping[str, Any]], *, from_genesis: bool = T
             return ChainCheck(
                 False, len(entries), seq if isinstance(seq, int) else None, "sequence"
             )
-        if entry.get("hash") != entry_hash(entry):
+        if entry.get("withheld") is not True and entry.get("hash") != entry_hash(entry):
             return ChainCheck(False, len(entries), seq, "entry hash")
         if previous is not None and entry.get("prev") != previous:
             return ChainCheck(False, len(entries), seq, "link to previous entry")

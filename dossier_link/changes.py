@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from dossier_link.access_log import chained
+from dossier_link.access_log import GENESIS, chained
 from dossier_link.checkpoints import CheckpointSigner
 from dossier_link.consent import Regime
 from dossier_link.errors import DossierBusy, DossierNotFound, refusal
-from dossier_link.models import DocumentRecord, DossierRecord, LogEntry
+from dossier_link.models import ConsentRecord, DocumentRecord, DossierRecord, LogEntry
 from dossier_link.policy import Actor, Decision, DossierState, notify_after
 from dossier_link.store import DossierStore, Snapshot
+from messaging.errors import LiaisonError
+from messaging.representations import Representation
 from messaging.timeutil import utc
 
 MAX_ATTEMPTS = 8
@@ -66,6 +68,10 @@ class Change:
     documents: list[DocumentRecord] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     refusal: Decision | None = None
+    drop_representation: str | None = None
+    """A recorded representation removed in the same commit as the entry logging its end."""
+    representations: tuple[Representation, ...] = ()
+    """The holder's recorded representations the change was decided with."""
 
     def log(
         self, actor: Actor | str, action: str, decision: Decision, at: datetime, **extra: Any
@@ -129,6 +135,36 @@ def tell_holder(
     )
 
 
+_NEVER = "1970-01-01T00:00:00.000Z"
+
+
+def blank_record(ins: str) -> DossierRecord:
+    """A dossier with nothing in it: what a caller is judged on when none exists (RD-12).
+    Never stored, never shown: its dates are placeholders."""
+    at = _NEVER
+    return DossierRecord(
+        ins=ins,
+        holder=f"patient:{ins}",
+        birth_date="1900",
+        consent=ConsentRecord(given_by=None, name=None, regime="express", at=at),
+        created_at=at,
+        log_head=GENESIS,
+    )
+
+
+def _missing(
+    ins: str, decide: Callable[[Snapshot], Change], representations: tuple[Representation, ...]
+) -> LiaisonError:
+    """RD-12: the answer for a dossier that does not exist is the one the caller would get on
+    a blank dossier, so a caller without a right cannot tell a missing dossier from a real one.
+    Nothing is stored."""
+    blank = Snapshot(blank_record(ins), 0, representations)
+    change = decide(blank)
+    if change.refusal is not None:
+        return refusal(change.refusal.code, f"refused: {change.refusal.code}")
+    return DossierNotFound(f"no dossier for INS {ins}")
+
+
 class Changes:
     def __init__(
         self, store: DossierStore, notifier: Notifier, checkpoints: CheckpointSigner
@@ -153,10 +189,11 @@ class Changes:
         # and a loser waits a random, growing moment before it reads again.
         async with self._lock(ins):
             for attempt in range(MAX_ATTEMPTS):
-                snapshot = await self._store.load(ins)
+                snapshot, representations = await self._store.load_with_representations(ins)
                 if snapshot is None:
-                    raise DossierNotFound(f"no dossier for INS {ins}")
+                    raise _missing(ins, decide, representations)
                 change = decide(snapshot)
+                change.representations = snapshot.representations
                 if await self.commit(snapshot.version, change):
                     if change.refusal is not None:
                         raise refusal(change.refusal.code, f"refused: {change.refusal.code}")
@@ -167,7 +204,9 @@ class Changes:
 
     async def commit(self, version: int, change: Change) -> bool:
         record, entries = with_chain(change.record, change.entries)
-        if not await self._store.commit(version, record, entries, change.documents):
+        if not await self._store.commit(
+            version, record, entries, change.documents, change.drop_representation
+        ):
             return False
         change.record = record
         # A notification is numbered by the log entry it follows, so a retry never repeats it.

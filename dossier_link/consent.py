@@ -1,8 +1,8 @@
-"""Creating a dossier: who may consent, and for whom (CR-1..CR-5). Pure, like ``policy``.
+"""Creating a dossier: who may consent, and for whom (CR-1..CR-5, CR-9). Pure, like ``policy``.
 
 Interpretations of RULES.md made here:
-- Age is counted on ``now``'s calendar date (callers pass UTC): around midnight on the 18th
-  birthday the holder is still treated as a minor, which only asks for more consent, never less.
+- The holder's age comes from the verified birth date (ID-4) and majority from CR-7 (00:00
+  Europe/Paris on the 18th birthday; ``majority``).
 - CR-2: an adult not under protection consents personally and names no representative: a
   representative would gain the holder's rights.
 - CR-3: a minor's consent names the representative's own ``patient:`` principal, which must not
@@ -10,27 +10,30 @@ Interpretations of RULES.md made here:
 - CR-4: a protected adult who can express their will consents personally; otherwise the
   protection person consents with the holder's opinion recorded. Naming the protection person's
   principal as ``representative`` is optional there.
-- CR-5: an objection blocks creation in both regimes; it must be withdrawn first, as an express
-  consent collected while an objection stands may predate it. In the opt-out regime a dossier
-  needs no consent, but a consent that is supplied is checked like an express one, so that
-  nobody becomes representative without the capacity.
-- The caller is the person who gave consent (holder or named representative) or a professional
-  collecting it (recorded as ``collected_by``). The operator's own opt-out creation has no
-  principal and is not modelled as an ``Actor``.
+- DESIGN §4: a representative named in the consent, or calling, must be linked to the holder by
+  a live representation the operator recorded, of the kind the consent states; a claim is
+  refused with ``representation_unverified``.
+- CR-5: an objection blocks creation and must be withdrawn first, as an express consent
+  collected while an objection stands may predate it.
+- CR-9: in the opt-out regime only the operator creates dossiers (``operator_creates``); the
+  operator's creation has no principal and is not modelled as an ``Actor``.
+- The caller is the holder, a live recorded representative, or a professional collecting the
+  consent (recorded as ``collected_by``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
+from dossier_link.majority import BirthDate, is_minor
 from dossier_link.policy import INSURER, Actor, Decision, Protection
+from messaging.representations import RepresentationKind
 
 ConsentGiver = Literal["holder", "legal_representative", "protection_person"]
 Regime = Literal["express", "opt_out"]
-
-ADULT_AGE = 18
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,44 +47,55 @@ class ConsentRecordInput:
     objection_registered: bool = False
 
 
-def age_on(birth_date: date, today: date) -> int:
-    """Whole years completed on ``today``."""
-    before_birthday = (today.month, today.day) < (birth_date.month, birth_date.day)
-    return today.year - birth_date.year - before_birthday
-
-
 def may_create(
     request: ConsentRecordInput,
     caller: Actor,
-    birth_date: date,
+    birth: BirthDate,
     now: datetime,
     regime: Regime = "express",
+    representatives: Mapping[str, RepresentationKind] | None = None,
 ) -> Decision:
-    """CR-1..CR-5: may ``caller`` create the dossier of ``request.ins`` with this consent?"""
+    """CR-1..CR-5, CR-9: may ``caller`` create the dossier of ``request.ins`` with this consent?
+
+    ``representatives`` are the holder's live recorded representatives, with their kind.
+    """
     holder = f"patient:{request.ins}"
-    refused = _caller_refusal(request, caller, holder)
-    if refused is not None:
-        return refused
+    recorded = representatives or {}
+    initiated = may_initiate(caller, holder, regime, recorded)
+    if not initiated.allowed:
+        return initiated
     if request.objection_registered:
         return Decision.deny("objection_registered")  # CR-5
-    if request.given_by is None:
-        # CR-1: the default regime needs a recorded consent; opt-out does not (CR-5).
-        return Decision.allow(None) if regime == "opt_out" else Decision.deny("consent_missing")
-    if not (request.name or "").strip():
+    if request.given_by is None or not (request.name or "").strip():
         return Decision.deny("consent_missing")  # CR-1: the record must say who gave it
-    return _capacity(request, holder, minor=age_on(birth_date, now.date()) < ADULT_AGE)
+    decision = _capacity(request, holder, minor=is_minor(birth, now))
+    if not decision.allowed:
+        return decision
+    if caller.principal == holder and request.given_by != "holder":
+        return Decision.deny("no_professional_capacity")  # the holder records only their own
+    named = request.representative
+    if named is not None and recorded.get(named) != request.given_by:
+        return Decision.deny("representation_unverified")  # DESIGN §4: a fact, not a claim
+    return decision
 
 
-def _caller_refusal(request: ConsentRecordInput, caller: Actor, holder: str) -> Decision | None:
+def may_initiate(
+    caller: Actor,
+    holder: str,
+    regime: Regime,
+    representatives: Mapping[str, RepresentationKind],
+) -> Decision:
+    """Who may ask for a dossier at all, whatever the consent says (CR-1, CR-9, RD-7)."""
     if INSURER in caller.roles:
         return Decision.deny("insurer_excluded")  # L1111-18: never a condition of a contract
-    if caller.kind == "professional":
-        return None  # collecting the consent
-    if caller.principal == holder and request.given_by in (None, "holder"):
-        return None
-    speaks_for_holder = request.given_by in ("legal_representative", "protection_person")
-    if speaks_for_holder and caller.principal == request.representative:
-        return None
+    if regime == "opt_out":
+        return Decision.deny("operator_creates")  # CR-9
+    if caller.kind == "professional" or caller.principal == holder:
+        return Decision.allow(None)  # collecting the consent, or the holder
+    if caller.kind == "patient":
+        if caller.principal in representatives:
+            return Decision.allow("representative")
+        return Decision.deny("representation_unverified")
     return Decision.deny("no_professional_capacity")
 
 

@@ -1,8 +1,12 @@
 """Documents of a dossier: listing, reading (content key re-sealed for the reader's devices)
-and masking or hiding (MK-1, MK-2, HD-1), each decided by ``policy`` and logged.
+and masking or hiding (MK-1, MK-2, HD-1, HD-2, RD-10), each decided by ``policy`` and logged.
 
 The dossier key opens a document's content key only to seal it again for the reader's own
 devices (DESIGN §1): the ciphertext is never decrypted here.
+
+A document that does not exist, and one the caller must not know of (RD-10), get the same
+answer; a caller without a right on the dossier is refused before any document is looked at
+(RD-12), so neither answer tells whether a document id exists.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from typing import Any
 
 from dossier_link import policy
 from dossier_link.changes import Change, Changes, DeviceKeys, DossierSettings, tell_holder
-from dossier_link.models import DocumentContent, DocumentList, DocumentPatch
-from dossier_link.policy import Actor
+from dossier_link.errors import NO_SUCH_DOCUMENT
+from dossier_link.models import DocumentContent, DocumentList, DocumentPatch, DocumentRecord
+from dossier_link.policy import Actor, Decision
+from dossier_link.standing import HOLDER_BASES
 from dossier_link.store import DossierStore, Snapshot
 from messaging import crypto
 from messaging.errors import InvalidRequest, NotFound
@@ -39,7 +45,7 @@ class DossierDocuments:
         documents = await self._store.documents(ins)
 
         def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.record.state(now)
+            state = snapshot.state(now)
             decision = policy.may_list(actor, state, now)
             change = Change(snapshot.record)
             change.log(actor, "list", decision, now)
@@ -49,7 +55,7 @@ class DossierDocuments:
             return change
 
         change = await self._changes.apply(ins, decide)
-        state = change.record.state(now)
+        state = change.record.state(now, change.representations)
         readable = policy.visible_documents(actor, state, [d.state() for d in documents], now)
         shown = {d.id for d in readable}
         return DocumentList(documents=[d.summary() for d in documents if d.id in shown])
@@ -57,20 +63,21 @@ class DossierDocuments:
     async def read(
         self, actor: Actor, ins: str, document_id: str, now: datetime
     ) -> DocumentContent:
-        document = await self._store.document(ins, document_id)
-        if document is None:
-            # Whether the dossier exists at all is no secret to hide from this caller's answer:
-            # both are "not found".
-            raise NotFound(f"no document {document_id} in this dossier")
+        document = await self._document(actor, ins, document_id, now)
 
         def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.record.state(now)
+            state = snapshot.state(now)
             decision = policy.may_read_document(actor, state, document.state(), now)
             change = Change(snapshot.record)
             change.log(actor, "read", decision, now, document=document_id)
             if not decision.allowed:
                 return change.refuse(decision)
-            tell_holder(change, actor, state, decision, "read", now, document=document_id)
+            if decision.basis in HOLDER_BASES and not document.read_by_holder:
+                # HD-2: once the holder has read it, the document can no longer be hidden.
+                change.documents.append(document.model_copy(update={"read_by_holder": True}))
+            if not policy.hidden_from_holder(document.state(), now):
+                # HD-2: the holder hears nothing of reads of a document hidden from them.
+                tell_holder(change, actor, state, decision, "read", now, document=document_id)
             return change
 
         await self._changes.apply(ins, decide)
@@ -81,36 +88,84 @@ class DossierDocuments:
 
     async def patch(
         self, actor: Actor, ins: str, document_id: str, patch: DocumentPatch, now: datetime
-    ) -> DocumentContent | None:
-        document = await self._store.document(ins, document_id)
-        if document is None:
-            raise NotFound(f"no document {document_id} in this dossier")
-        if patch.masked is None and patch.hidden_from_holder is None:
-            raise InvalidRequest("set masked or hidden_from_holder")
+    ) -> None:
+        if (
+            patch.masked is None
+            and patch.hidden_from_holder is None
+            and (patch.invisible_to_legal_representatives is None)
+        ):
+            raise InvalidRequest(
+                "set masked, hidden_from_holder or invisible_to_legal_representatives"
+            )
+        document = await self._document(actor, ins, document_id, now)
 
         def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.record.state(now)
+            state = snapshot.state(now)
+            doc = document.state()
             change = Change(snapshot.record)
             update: dict[str, Any] = {}
+            steps: list[tuple[str, Decision, dict[str, Any]]] = []
             if patch.masked is not None:
-                decision = policy.may_manage(actor, state)  # MK-1
-                action = "mask" if patch.masked else "unmask"
-                change.log(actor, action, decision, now, document=document_id)
-                if not decision.allowed:
-                    return change.refuse(decision)
-                update["masked"] = patch.masked
-            if patch.hidden_from_holder is not None:
-                decision = policy.may_hide_from_holder(actor, state, document.state())  # HD-1
-                action = "hide_from_holder" if patch.hidden_from_holder else "show_to_holder"
-                change.log(actor, action, decision, now, document=document_id)
-                if not decision.allowed:
-                    return change.refuse(decision)
-                release = policy.holder_release_at(now, self._settings.hide_release)
-                update["hidden_from_holder_until"] = (
-                    utc(release) if patch.hidden_from_holder else None
+                steps.append(
+                    (
+                        "mask" if patch.masked else "unmask",
+                        policy.may_manage(actor, state),  # MK-1, CR-8
+                        {"masked": patch.masked},
+                    )
                 )
+            if patch.hidden_from_holder:
+                release = policy.holder_release_at(now, self._settings.hide_release)
+                steps.append(
+                    (
+                        "hide_from_holder",
+                        policy.may_hide_from_holder(actor, state, doc, now),  # HD-1, HD-2
+                        {"hidden_from_holder_until": utc(release), "hidden_once": True},
+                    )
+                )
+            elif patch.hidden_from_holder is False:
+                # HD-1: the author releases it now; a release date only ever comes closer.
+                released = {"hidden_from_holder_until": None}
+                steps.append(
+                    (
+                        "show_to_holder",
+                        policy.may_show_to_holder(actor, state, doc),
+                        released if policy.hidden_from_holder(doc, now) else {},
+                    )
+                )
+            if patch.invisible_to_legal_representatives is not None:
+                flag = patch.invisible_to_legal_representatives
+                steps.append(
+                    (
+                        "mark_invisible_to_representatives" if flag else "unmark_invisible",
+                        policy.may_show_to_holder(actor, state, doc),  # the author (CR-8)
+                        {"invisible_to_legal_representatives": flag},
+                    )
+                )
+            for action, decision, changes in steps:
+                change.log(actor, action, decision, now, document=document_id)
+                if not decision.allowed:
+                    return change.refuse(decision)
+                update.update(changes)
             change.documents.append(document.model_copy(update=update))
             return change
 
         await self._changes.apply(ins, decide)
-        return None
+
+    async def _document(
+        self, actor: Actor, ins: str, document_id: str, now: datetime
+    ) -> DocumentRecord:
+        """The document, or the caller's refusal on the dossier (logged), or not found."""
+        document = await self._store.document(ins, document_id)
+        if document is not None:
+            return document
+
+        def decide(snapshot: Snapshot) -> Change:
+            decision = policy.may_list(actor, snapshot.state(now), now)
+            change = Change(snapshot.record)
+            if decision.allowed:
+                raise NotFound(NO_SUCH_DOCUMENT)
+            change.log(actor, "read", decision, now, document=document_id)
+            return change.refuse(decision)
+
+        await self._changes.apply(ins, decide)
+        raise NotFound(NO_SUCH_DOCUMENT)

@@ -41,7 +41,13 @@ class DossierRefused(Forbidden):
         return body
 
 
+NO_SUCH_DOCUMENT = "no such document in this dossier"
+
+
 def refusal(reason: str, detail: str) -> LiaisonError:
     if reason == "dossier_not_found":
         return DossierNotFound(detail)
+    if reason == "document_not_found":
+        # RD-10: exactly the answer for a document that does not exist.
+        return NotFound(NO_SUCH_DOCUMENT)
     return DossierRefused(reason, detail)

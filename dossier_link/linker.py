@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from dossier_link import policy
-from dossier_link.changes import Change, Changes, DossierSettings, tell_holder
+from dossier_link.changes import Change, Changes, DossierSettings, blank_record, tell_holder
 from dossier_link.errors import DossierRefused
 from dossier_link.models import DocumentRecord
-from dossier_link.policy import Actor, Decision
+from dossier_link.policy import Actor, Decision, ReasonCode
 from dossier_link.store import DossierStore, Snapshot
 from messaging import crypto
 from messaging.identifiers import InvalidIns, validate_ins
@@ -45,32 +45,53 @@ class Linker:
         self._dossier_key = dossier_key
 
     async def check_exchange(
-        self, sender: Actor, header: DossierHeader, people: Iterable[str], now: datetime
+        self, sender: Actor, header: DossierHeader, people: Iterable[Actor], now: datetime
     ) -> None:
-        """MS-2: refuse the whole message if the holder banned its sender or a recipient."""
+        """RD-11, MS-2, MS-3: refuse the whole message if it is addressed to an insurer, or if
+        the holder banned its sender or a recipient (``people``: every recipient, organisations
+        expanded to their members, devices or not)."""
+        recipients = list(people)
+        excluded = sorted(
+            p.principal for p in recipients if not policy.may_receive_linked(p).allowed
+        )
+        if excluded:
+            await self._refuse(sender, header, "recipient_excluded", excluded, "recipients", now)
         snapshot = await self._store.load(header.ins)
-        if snapshot is None or snapshot.record.status != "open":
+        if snapshot is None:
             return  # nothing to oppose with; ``attach`` refuses the attachment (W-1)
-        state = snapshot.record.state(now)
+        state = snapshot.state(now)  # MS-3: a closed dossier's bans still hold
         opposed = sorted(
             p
-            for p in {sender.principal, *people}
+            for p in {sender.principal, *(r.principal for r in recipients)}
             if not policy.may_link_message_to(p, state).allowed
         )
-        if not opposed:
-            return
-        decision = Decision.deny("patient_opposed")
+        if opposed:
+            await self._refuse(sender, header, "patient_opposed", opposed, "professionals", now)
+
+    async def _refuse(
+        self,
+        sender: Actor,
+        header: DossierHeader,
+        code: ReasonCode,
+        whom: list[str],
+        member: str,
+        now: datetime,
+    ) -> None:
+        """Log the refusal in the dossier when it exists, then refuse naming ``whom``."""
+        decision = Decision.deny(code)
 
         def decide(current: Snapshot) -> Change:
             change = Change(current.record)
-            change.log(sender, "message", decision, now, target=",".join(opposed))
+            change.log(sender, "message", decision, now, target=",".join(whom))
             return change.refuse(decision)
 
         try:
             await self._changes.apply(header.ins, decide)
         except DossierRefused as refused:
-            refused.extra["professionals"] = opposed
+            refused.extra[member] = whom
             raise
+        # Fail closed: ``apply`` raises the refusal it committed; nothing passes this point.
+        raise DossierRefused(code, f"refused: {code}", **{member: whom})
 
     async def attach(
         self, sender: Actor, envelope: Mapping[str, Any], header: DossierHeader, now: datetime
@@ -84,10 +105,14 @@ class Linker:
             # ID-1: a mistyped INS names nobody's dossier; say so rather than "not found".
             await self._tell_sender_refused(sender, header, message_id, "invalid_ins", now)
             return DossierOutcome(status="refused", code="invalid_ins")
-        snapshot = await self._store.load(header.ins)
+        snapshot, representations = await self._store.load_with_representations(header.ins)
         if snapshot is None:
-            await self._tell_sender_refused(sender, header, message_id, "dossier_not_found", now)
-            return DossierOutcome(status="refused", code="dossier_not_found")
+            # RD-12: a sender without a right hears what it would hear of a real dossier.
+            blank = blank_record(header.ins).state(now, representations)
+            judged = policy.may_write(sender, blank, now)
+            code = "dossier_not_found" if judged.allowed else judged.code
+            await self._tell_sender_refused(sender, header, message_id, code, now)
+            return DossierOutcome(status="refused", code=code)
         wrap_opens = self._opens(wrap)
         if await self._store.document(header.ins, doc_id) is not None:
             return DossierOutcome(status="attached", document=doc_id)
@@ -104,6 +129,7 @@ class Linker:
             title=header.title,
             masked=bool(header.masked),
             hidden_from_holder_until=hidden_until,
+            hidden_once=hidden_until is not None,
             invisible_to_legal_representatives=bool(header.invisible_to_legal_representatives),
             created_at=utc(now),
             envelope={k: v for k, v in envelope.items() if k != "keys"},
@@ -112,7 +138,7 @@ class Linker:
         outcome: list[DossierOutcome] = []
 
         def decide(current: Snapshot) -> Change:
-            state = current.record.state(now)
+            state = current.state(now)
             # A wrap the dossier key cannot open would make the document unreadable for good.
             decision = (
                 policy.may_write(sender, state, now)
@@ -143,7 +169,9 @@ class Linker:
                 document=doc_id,
                 at=utc(now),
             )
-            tell_holder(change, sender, state, decision, "write", now, document=doc_id)
+            # HD-2: a document hidden from the holder is announced without its id.
+            shown = {} if hidden_until is not None else {"document": doc_id}
+            tell_holder(change, sender, state, decision, "write", now, **shown)
             outcome.append(DossierOutcome(status="attached", document=doc_id))
             return change
 

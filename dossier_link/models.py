@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import unicodedata
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 
-from dossier_link.consent import ADULT_AGE, ConsentGiver, Regime, age_on
+from dossier_link.consent import ConsentGiver, Regime
+from dossier_link.majority import BirthDate, is_minor
 from dossier_link.policy import (
     Basis,
     DocumentState,
@@ -21,11 +32,33 @@ from dossier_link.policy import (
 )
 from messaging import crypto
 from messaging.identifiers import InsNumber
-from messaging.models import Ins, PrincipalId, ProfessionalId, Signature, Timestamp, WireModel
+from messaging.models import (
+    BirthDateText,
+    Ins,
+    PrincipalId,
+    ProfessionalId,
+    Signature,
+    Timestamp,
+    WireModel,
+)
+from messaging.representations import Representation, live_representatives
 from messaging.timeutil import parse_utc
 
 Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
-Reason = Annotated[str, StringConstraints(strict=True, min_length=3, max_length=500)]
+
+
+def _statement(reason: str) -> str:
+    """EM-4: an emergency reason is a statement: 10 visible characters, no control character."""
+    if any(unicodedata.category(c) == "Cc" for c in reason):
+        raise ValueError("the reason may not contain control characters")
+    visible = sum(1 for c in reason if unicodedata.category(c)[0] not in "CZ")
+    if visible < MIN_REASON_VISIBLE:
+        raise ValueError(f"state the reason in at least {MIN_REASON_VISIBLE} visible characters")
+    return reason
+
+
+MIN_REASON_VISIBLE = 10
+Reason = Annotated[str, StringConstraints(strict=True, max_length=500), AfterValidator(_statement)]
 
 
 # --- requests ---------------------------------------------------------------------------------
@@ -38,23 +71,22 @@ class ConsentRequest(WireModel):
     holder_opinion: Annotated[str, StringConstraints(strict=True, max_length=2000)] | None = None
 
 
-class CreateDossierRequest(BaseModel):
-    # Not strict: birth_date arrives as an ISO date string.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class CreateDossierRequest(WireModel):
     ins: InsNumber
-    birth_date: date
+    birth_date: BirthDateText | None = Field(
+        default=None,
+        description="ID-4: only a professional creating the dossier of a patient whose birth "
+        "date is not recorded attests it; otherwise it must be absent or equal the recorded one.",
+    )
     protection: Protection | None = None
     consent: ConsentRequest | None = None
 
 
-class OperatorCreateDossierRequest(BaseModel):
+class OperatorCreateDossierRequest(WireModel):
     """CR-5, opt-out regime: the operator creates the dossier without a consent record."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     ins: InsNumber
-    birth_date: date
+    birth_date: BirthDateText | None = None
     protection: Protection | None = None
 
 
@@ -87,6 +119,8 @@ class EmergencyAccessRequest(WireModel):
 class DocumentPatch(WireModel):
     masked: StrictBool | None = None
     hidden_from_holder: StrictBool | None = None
+    invisible_to_legal_representatives: StrictBool | None = None
+    """CR-8, RD-10: the author marks it at the minor holder's request (L1111-5)."""
 
 
 class CloseRequest(WireModel):
@@ -118,37 +152,49 @@ class GrantRecord(StoredModel):
 
 
 class EmergencyRecord(StoredModel):
-    expires_at: str
+    """EM-4: one emergency access, its own record; an open one is never extended."""
+
+    professional: str
     reason: str
+    at: str
+    expires_at: str
 
 
 class DossierRecord(StoredModel):
     ins: str
     holder: str
     status: DossierStatus = "open"
-    birth_date: date
+    birth_date: str
     protection: Protection | None = None
-    representatives: list[str] = []
     consent: ConsentRecord
     medecin_traitant: str | None = None
     grants: dict[str, GrantRecord] = {}
     bans: list[str] = []
     emergency_opposed: bool = False
     emergencies: dict[str, EmergencyRecord] = {}
+    """By emergency access id."""
     created_at: str
     closed_at: str | None = None
     purge_at: str | None = None
     log_seq: int = 0
     log_head: str
 
-    def state(self, now: datetime) -> DossierState:
+    def birth(self) -> BirthDate:
+        return BirthDate.parse(self.birth_date)
+
+    def state(self, now: datetime, representations: Iterable[Representation] = ()) -> DossierState:
+        """The snapshot the rules decide on. Representatives are the live recorded ones (CR-3,
+        CR-4, CR-7): a representation's end, or its removal, ends its rights at once."""
+        live = live_representatives((r for r in representations if r.holder == self.ins), now)
         return DossierState(
             ins=self.ins,
             holder=self.holder,
             status=self.status,
-            birth_date=self.birth_date,
+            birth_date=self.birth().earliest(),
+            holder_minor=is_minor(self.birth(), now),
             protection=self.protection,
-            representatives=self.representatives_on(now),
+            representatives=frozenset(live),
+            protection_persons=frozenset(p for p, k in live.items() if k == "protection_person"),
             medecin_traitant=self.medecin_traitant,
             grants={
                 p: Grant(professional=p, level=g.level, basis=g.basis, express=g.express)
@@ -156,21 +202,18 @@ class DossierRecord(StoredModel):
             },
             bans=frozenset(self.bans),
             emergency_opposed=self.emergency_opposed,
-            emergency_accesses={
-                p: EmergencyAccess(professional=p, expires_at=parse_utc(e.expires_at))
-                for p, e in self.emergencies.items()
-            },
+            emergency_accesses=self._latest_emergencies(),
         )
 
-    def representatives_on(self, now: datetime) -> frozenset[str]:
-        """CR-3: a minor's legal representatives act for the holder until their majority only;
-        then the holder acts alone. A protection measure's representative stays (CR-4)."""
-        for_a_minor = (
-            self.consent.given_by == "legal_representative" and self.protection != "representation"
-        )
-        if for_a_minor and age_on(self.birth_date, now.astimezone(UTC).date()) >= ADULT_AGE:
-            return frozenset()
-        return frozenset(self.representatives)
+    def _latest_emergencies(self) -> dict[str, EmergencyAccess]:
+        """Each professional's access lasts until the last of their emergency accesses ends."""
+        latest: dict[str, EmergencyAccess] = {}
+        for emergency in self.emergencies.values():
+            expires = parse_utc(emergency.expires_at)
+            known = latest.get(emergency.professional)
+            if known is None or known.expires_at < expires:
+                latest[emergency.professional] = EmergencyAccess(emergency.professional, expires)
+        return latest
 
 
 class DocumentRecord(StoredModel):
@@ -181,6 +224,8 @@ class DocumentRecord(StoredModel):
     title: str
     masked: bool = False
     hidden_from_holder_until: str | None = None
+    hidden_once: bool = False
+    read_by_holder: bool = False
     invisible_to_legal_representatives: bool = False
     created_at: str
     envelope: dict[str, Any]
@@ -195,6 +240,8 @@ class DocumentRecord(StoredModel):
             author=self.author,
             masked=self.masked,
             hidden_from_holder_until=None if hidden is None else parse_utc(hidden),
+            hidden_once=self.hidden_once,
+            read_by_holder=self.read_by_holder,
             invisible_to_legal_representatives=self.invisible_to_legal_representatives,
         )
 
@@ -213,6 +260,13 @@ class GrantView(WireModel):
     at: str
 
 
+class EmergencyView(WireModel):
+    id: str
+    professional: str
+    reason: str
+    expires_at: str
+
+
 class DossierSummary(WireModel):
     ins: str
     holder: str
@@ -224,6 +278,7 @@ class DossierSummary(WireModel):
     # TR-4: the holder's view also lists who has access and who is banned.
     grants: list[GrantView] | None = None
     bans: list[str] | None = None
+    emergencies: list[EmergencyView] | None = None
     emergency_opposed: bool | None = None
     consent: dict[str, Any] | None = None
 
@@ -252,6 +307,7 @@ class DocumentContent(WireModel):
 
 
 class EmergencyAccessResponse(WireModel):
+    id: str
     professional: str
     expires_at: str
 
@@ -286,11 +342,23 @@ class LogEntry(WireModel):
     seq: int = Field(ge=1)
     prev: Hash
     hash: Hash
-    at: Timestamp
-    actor: str = Field(description="A principal, or `operator` or `system`.")
-    action: str
-    outcome: Literal["allowed", "refused"]
-    reason: str = Field(description="The rules' reason code (`ok` when allowed).")
+    at: Timestamp | None = _optional()
+    actor: str | None = Field(
+        default=None, exclude_if=_is_none, description="A principal, or `operator` or `system`."
+    )
+    action: str | None = _optional()
+    outcome: Literal["allowed", "refused"] | None = _optional()
+    reason: str | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="The rules' reason code (`ok` when allowed).",
+    )
+    withheld: Literal[True] | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="RD-10, HD-2: members this reader may not see are left out, so the entry's "
+        "own hash cannot be checked; its links (`seq`, `prev`, `hash`) still can.",
+    )
     basis: Basis | None = _optional()
     target: str | None = _optional()
     detail: str | None = _optional()
@@ -299,6 +367,16 @@ class LogEntry(WireModel):
     expires_at: Timestamp | None = _optional()
     purge_at: Timestamp | None = _optional()
     closed_at: Timestamp | None = _optional()
+    emergency: str | None = _optional()
+
+    @model_validator(mode="after")
+    def _complete(self) -> LogEntry:
+        # Every entry as stored says when, who, what and how it ended; only a reader's view
+        # withholds members.
+        stated = (self.at, self.actor, self.action, self.outcome, self.reason)
+        if self.withheld is None and None in stated:
+            raise ValueError("an entry states at, actor, action, outcome and reason")
+        return self
 
 
 class LogCheckpoint(WireModel):

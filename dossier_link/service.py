@@ -1,7 +1,8 @@
 """The operations on a dossier (DESIGN §4, Dossier), each one decided by ``policy`` and logged:
-creation, the holder's management, emergency access, the access log, closure and purge. Its
-documents are ``documents.DossierDocuments``, reached as ``DossierService.documents``, and the
-dossier side of linked messages is ``linker.Linker``, reached as ``DossierService.linker``.
+the holder's management, emergency access, closure and purge. Creation is ``creation``, the
+documents ``documents``, the dossier side of linked messages ``linker``, the access log
+``traces``, the operator's representations ``representations``; all are reached through
+``DossierService``.
 
 The store runs in-process behind this boundary (it could be split out as the certified host it
 stands for); nothing here knows HTTP.
@@ -13,8 +14,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from dossier_link import consent, policy
-from dossier_link.access_log import GENESIS, chained, verify_chain
+from dossier_link import policy
+from dossier_link.access_log import chained
 from dossier_link.changes import (
     Change,
     Changes,
@@ -24,33 +25,29 @@ from dossier_link.changes import (
     tell_holder,
 )
 from dossier_link.checkpoints import CheckpointSigner
+from dossier_link.creation import DossierCreation, Identities
 from dossier_link.documents import DossierDocuments
-from dossier_link.errors import DossierExists, DossierNotFound, refusal
 from dossier_link.linker import Linker
 from dossier_link.models import (
-    AccessLog,
-    ConsentRecord,
-    ConsentRequest,
-    CreateDossierRequest,
     DossierRecord,
     DossierSummary,
     EmergencyAccessResponse,
     EmergencyRecord,
     GrantRecord,
     GrantRequest,
-    GrantView,
-    OperatorCreateDossierRequest,
 )
 from dossier_link.policy import Actor, Decision
+from dossier_link.representatives import DossierRepresentations
 from dossier_link.store import DossierStore, Snapshot
+from dossier_link.summary import summary_of
+from dossier_link.traces import DossierTraces
 from messaging import crypto
-from messaging.errors import InvalidRequest
-from messaging.identifiers import InvalidIns, check_ins_birth_date, latest_birth_month
+from messaging.errors import NotFound
+from messaging.representations import RepresentationStore
 from messaging.timeutil import parse_utc, utc
 
 V = TypeVar("V")
 
-OPERATOR = "operator"
 SYSTEM = "system"
 
 
@@ -58,6 +55,8 @@ class DossierService:
     def __init__(
         self,
         store: DossierStore,
+        representations: RepresentationStore,
+        identities: Identities,
         notifier: Notifier,
         device_keys: DeviceKeys,
         dossier_key: crypto.BoxKey,
@@ -66,129 +65,19 @@ class DossierService:
     ) -> None:
         self.store = store
         self.changes = Changes(store, notifier, checkpoints)
-        self._checkpoints = checkpoints
         self.settings = settings
+        self.creation = DossierCreation(self.changes, store, identities, settings)
         self.documents = DossierDocuments(self.changes, store, device_keys, dossier_key, settings)
         self.linker = Linker(self.changes, store, settings, dossier_key)
-
-    # --- creation (CR-1..CR-5) ----------------------------------------------------------------
-
-    async def create(
-        self, actor: Actor, request: CreateDossierRequest, now: datetime
-    ) -> DossierSummary:
-        _check_birth_date(request.ins, request.birth_date)
-        # The consent as given (every member None without one), judged and then recorded as is.
-        given = (
-            request.consent.model_dump()
-            if request.consent
-            else dict.fromkeys(ConsentRequest.model_fields)
-        )
-        decision = consent.may_create(
-            consent.ConsentRecordInput(
-                ins=request.ins,
-                protection=request.protection,
-                objection_registered=await self.store.objection(request.ins) is not None,
-                **given,
-            ),
-            actor,
-            request.birth_date,
-            now,
-            self.settings.regime,
-        )
-        if not decision.allowed:
-            raise refusal(decision.code, f"the dossier cannot be created: {decision.code}")
-        record = self._new_record(
-            request.ins,
-            request.birth_date,
-            request.protection,
-            ConsentRecord(
-                **given,
-                collected_by=actor.principal if actor.kind == "professional" else None,
-                regime=self.settings.regime,
-                at=utc(now),
-            ),
-            now,
-        )
-        change = Change(record)
-        change.log(actor, "create", decision, now)
-        change.log(actor, "consent", decision, now, detail=given["given_by"])
-        return await self._create(change, actor, now)
-
-    async def create_by_operator(
-        self, request: OperatorCreateDossierRequest, now: datetime
-    ) -> DossierSummary:
-        """CR-5: in the opt-out regime the operator creates dossiers unless the holder objected."""
-        if self.settings.regime != "opt_out":
-            raise refusal("consent_missing", "this deployment creates dossiers on express consent")
-        _check_birth_date(request.ins, request.birth_date)
-        if await self.store.objection(request.ins) is not None:
-            raise refusal("objection_registered", "the holder objected to the dossier's creation")
-        record = self._new_record(
-            request.ins,
-            request.birth_date,
-            request.protection,
-            ConsentRecord(given_by=None, name=None, regime="opt_out", at=utc(now)),
-            now,
-        )
-        change = Change(record)
-        change.log(OPERATOR, "create", Decision.allow(None), now, detail="opt_out")
-        return await self._create(change, None, now)
-
-    async def set_objection(self, actor: Actor, ins: str, objected: bool, now: datetime) -> None:
-        """CR-5: the holder, or a representative, registers or withdraws an objection.
-
-        Before a dossier exists no record says who represents a minor holder, so a person (a
-        ``patient:`` principal) who objects for a minor, by the birth year and month in the INS,
-        is taken at their word and recorded: an objection can only prevent a dossier, never
-        expose one. Only the holder or whoever registered it may withdraw it.
-        """
-        holder = f"patient:{ins}"
-        if objected:
-            minor = consent.age_on(latest_birth_month(ins, now.date()), now.date()) < (
-                consent.ADULT_AGE
-            )
-            # CR-2, CR-3: an adult objects personally; a minor's legal representative for them.
-            if actor.principal != holder and not (minor and actor.kind == "patient"):
-                raise refusal("holder_only", "only the holder or their representative objects")
-            await self.store.set_objection(ins, actor.principal, utc(now))
-            return
-        registered_by = await self.store.objection(ins)
-        if registered_by is not None and actor.principal not in (holder, registered_by):
-            raise refusal("holder_only", "only the holder or the objector withdraws it")
-        await self.store.withdraw_objection(ins)
-
-    def _new_record(
-        self,
-        ins: str,
-        birth_date: Any,
-        protection: Any,
-        consent_record: ConsentRecord,
-        now: datetime,
-    ) -> DossierRecord:
-        representative = consent_record.representative
-        return DossierRecord(
-            ins=ins,
-            holder=f"patient:{ins}",
-            birth_date=birth_date,
-            protection=protection,
-            representatives=[representative] if representative else [],
-            consent=consent_record,
-            created_at=utc(now),
-            log_head=GENESIS,
-        )
-
-    async def _create(self, change: Change, actor: Actor | None, now: datetime) -> DossierSummary:
-        if not await self.changes.commit(0, change):
-            raise DossierExists(f"a dossier already exists for INS {change.record.ins}")
-        viewer = actor or Actor(principal=change.record.holder, kind="patient")
-        return _summary(change.record, viewer, now)
+        self.traces = DossierTraces(self.changes, store, checkpoints)
+        self.representations = DossierRepresentations(self.changes, representations, identities)
 
     # --- viewing and managing -----------------------------------------------------------------
 
     async def summary(self, actor: Actor, ins: str, now: datetime) -> DossierSummary:
         def decide(snapshot: Snapshot) -> Change:
             change = Change(snapshot.record)
-            state = snapshot.record.state(now)
+            state = snapshot.state(now)
             decision = policy.may_list(actor, state, now)
             change.log(actor, "view", decision, now)
             if not decision.allowed:
@@ -197,7 +86,7 @@ class DossierService:
             return change
 
         change = await self.changes.apply(ins, decide)
-        return _summary(change.record, actor, now)
+        return summary_of(change.record, change.representations, actor, now)
 
     async def _manage(
         self,
@@ -212,7 +101,7 @@ class DossierService:
         """One management action: decide with ``judge``, log, then apply ``update``."""
 
         def decide(snapshot: Snapshot) -> Change:
-            decision = judge(snapshot.record.state(now))
+            decision = judge(snapshot.state(now))
             change = Change(snapshot.record)
             change.log(actor, action, decision, now, **logged)
             if not decision.allowed:
@@ -220,7 +109,8 @@ class DossierService:
             change.record = snapshot.record.model_copy(update=update(snapshot.record))
             return change
 
-        return _summary((await self.changes.apply(ins, decide)).record, actor, now)
+        change = await self.changes.apply(ins, decide)
+        return summary_of(change.record, change.representations, actor, now)
 
     async def set_medecin_traitant(
         self, actor: Actor, ins: str, professional: Actor, now: datetime
@@ -275,7 +165,9 @@ class DossierService:
                 "bans": sorted({*record.bans, professional}),
                 # RD-4: the ban overrides every basis; none is kept to revive silently.
                 "grants": _without(record.grants, professional),
-                "emergencies": _without(record.emergencies, professional),
+                "emergencies": {
+                    i: e for i, e in record.emergencies.items() if e.professional != professional
+                },
             },
             target=professional,
         )
@@ -316,24 +208,31 @@ class DossierService:
         self, actor: Actor, ins: str, reason: str, now: datetime
     ) -> EmergencyAccessResponse:
         access = policy.emergency_access(actor.principal, now, self.settings.emergency_duration)
+        opened: list[str] = []
 
         def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.record.state(now)
+            state = snapshot.state(now)
             decision = policy.may_open_emergency(actor, state, now)
             change = Change(snapshot.record)
+            # EM-4: each access is its own record, named by the log entry that opens it.
+            emergency_id = f"em_{snapshot.record.log_seq + 1}"
             change.log(
                 actor,
                 "emergency_access",
                 decision,
                 now,
                 detail=reason,
+                emergency=emergency_id if decision.allowed else None,
                 expires_at=utc(access.expires_at) if decision.allowed else None,
             )
             if not decision.allowed:
                 return change.refuse(decision)
             emergencies = dict(snapshot.record.emergencies)
-            emergencies[actor.principal] = EmergencyRecord(
-                expires_at=utc(access.expires_at), reason=reason
+            emergencies[emergency_id] = EmergencyRecord(
+                professional=actor.principal,
+                reason=reason,
+                at=utc(now),
+                expires_at=utc(access.expires_at),
             )
             change.record = snapshot.record.model_copy(update={"emergencies": emergencies})
             told = {state.holder}
@@ -342,52 +241,39 @@ class DossierService:
             change.notify(
                 told - {actor.principal},
                 "dossier.emergency_access",
+                emergency=emergency_id,
                 professional=actor.principal,
                 reason=reason,
                 expires_at=utc(access.expires_at),
                 at=utc(now),
             )
+            opened[:] = [emergency_id]
             return change
 
         await self.changes.apply(ins, decide)
         return EmergencyAccessResponse(
-            professional=actor.principal, expires_at=utc(access.expires_at)
+            id=opened[0], professional=actor.principal, expires_at=utc(access.expires_at)
         )
 
-    # --- traces (TR-1..TR-3) ------------------------------------------------------------------
+    async def end_emergency(
+        self, actor: Actor, ins: str, emergency_id: str, now: datetime
+    ) -> DossierSummary:
+        """EM-4, TR-4: the holder (or a representative) ends one open emergency access."""
 
-    async def access_log(self, actor: Actor, ins: str, now: datetime) -> AccessLog:
-        snapshot = await self.store.load(ins)
-        if snapshot is None:
-            raise DossierNotFound(f"no dossier for INS {ins}")
-        decision = policy.may_read_log(actor, snapshot.record.state(now))
-        if not decision.allowed:
-            # TR-1: the refusal is an action on the dossier like any other. (Allowed readings
-            # of the log are not logged: each one would lengthen what it reads.)
-            def refuse(current: Snapshot) -> Change:
-                change = Change(current.record)
-                change.log(actor, "read_log", decision, now)
+        def decide(snapshot: Snapshot) -> Change:
+            decision = policy.may_manage(actor, snapshot.state(now))
+            change = Change(snapshot.record)
+            change.log(actor, "end_emergency_access", decision, now, target=emergency_id)
+            if not decision.allowed:
                 return change.refuse(decision)
+            if emergency_id not in snapshot.record.emergencies:
+                raise NotFound(f"no emergency access {emergency_id} in this dossier")
+            emergencies = _without(snapshot.record.emergencies, emergency_id)
+            change.record = snapshot.record.model_copy(update={"emergencies": emergencies})
+            return change
 
-            await self.changes.apply(ins, refuse)
-        current, entries = await self.store.load_with_log(ins)
-        if current is None:
-            raise DossierNotFound(f"no dossier for INS {ins}")
-        # The checkpoint signs the recorded head, read with the entries: a log damaged in the
-        # store then fails against it, on the server (chain_ok) and for every reader.
-        record = current.record
-        checkpoint = self._checkpoints.sign(ins, record.log_seq, record.log_head)
-        if policy.log_visibility(actor, record.state(now)) == "own":
-            own = [e for e in entries if e.actor == actor.principal]
-            return AccessLog(scope="own", entries=own, checkpoint=checkpoint)
-        complete = bool(entries) and (entries[-1].hash, entries[-1].seq) == (
-            record.log_head,
-            record.log_seq,
-        )
-        chain = verify_chain([e.model_dump() for e in entries])
-        return AccessLog(
-            scope="all", entries=entries, chain_ok=chain.ok and complete, checkpoint=checkpoint
-        )
+        change = await self.changes.apply(ins, decide)
+        return summary_of(change.record, change.representations, actor, now)
 
     # --- closure and purge (CR-6) -------------------------------------------------------------
 
@@ -402,7 +288,7 @@ class DossierService:
         purge_at = now + delay
 
         def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.record.state(now)
+            state = snapshot.state(now)
             decision = policy.may_close(actor, state)
             if deletion_requested and state.status == "closed":
                 # CR-6: deletion may be asked after closure; the purge only comes closer.
@@ -432,7 +318,7 @@ class DossierService:
         change = await self.changes.apply(ins, decide)
         scheduled = parse_utc(change.record.purge_at or utc(purge_at))
         await self.store.schedule_purge(ins, int(scheduled.timestamp() * 1000))
-        return _summary(change.record, actor, now)
+        return summary_of(change.record, change.representations, actor, now)
 
     async def purge_due(self, now: datetime) -> list[str]:
         """Purge every closed dossier whose retention has elapsed; returns their INS."""
@@ -462,34 +348,3 @@ class DossierService:
 
 def _without(entries: Mapping[str, V], principal: str) -> dict[str, V]:
     return {p: value for p, value in entries.items() if p != principal}
-
-
-def _check_birth_date(ins: str, birth_date: Any) -> None:
-    try:
-        check_ins_birth_date(ins, birth_date)
-    except InvalidIns as exc:
-        raise InvalidRequest(str(exc), field="birth_date") from exc
-
-
-def _summary(record: DossierRecord, viewer: Actor, now: datetime) -> DossierSummary:
-    state = record.state(now)
-    basis = policy.may_list(viewer, state, now).basis if record.status == "open" else None
-    holder_view = viewer.principal == record.holder or viewer.principal in state.representatives
-    return DossierSummary(
-        ins=record.ins,
-        holder=record.holder,
-        status=record.status,
-        medecin_traitant=record.medecin_traitant,
-        your_basis=basis,
-        created_at=record.created_at,
-        closed_at=record.closed_at,
-        grants=[
-            GrantView(professional=p, level=g.level, basis=g.basis, at=g.at)
-            for p, g in sorted(record.grants.items())
-        ]
-        if holder_view
-        else None,
-        bans=list(record.bans) if holder_view else None,
-        emergency_opposed=record.emergency_opposed if holder_view else None,
-        consent=record.consent.model_dump(exclude_none=True) if holder_view else None,
-    )

@@ -41,6 +41,15 @@ ReasonCode = Literal[
     "bad_dossier_wrap",
     "holder_only",
     "not_author",
+    "representation_unverified",
+    "minor_holder",
+    "birth_date_unverified",
+    "operator_creates",
+    "document_not_found",
+    "already_hidden",
+    "already_released",
+    "read_by_holder",
+    "recipient_excluded",
 ]
 Basis = Literal[
     "holder",
@@ -105,8 +114,13 @@ class DossierState:
     holder: str
     status: DossierStatus = "open"
     birth_date: date
+    holder_minor: bool = False
+    """CR-7, CR-8: the holder is under 18 now; their acts are the legal representative's."""
     protection: Protection | None = None
     representatives: frozenset[str] = frozenset()
+    """Live recorded representatives of every kind (DESIGN §4)."""
+    protection_persons: frozenset[str] = frozenset()
+    """Those of ``representatives`` in charge of a protection measure (CR-4): RD-10 spares them."""
     medecin_traitant: str | None = None
     grants: Mapping[str, Grant] = field(default_factory=dict)
     bans: frozenset[str] = frozenset()
@@ -129,4 +143,9 @@ class DocumentState:
     author: str
     masked: bool = False
     hidden_from_holder_until: datetime | None = None
+    """HD-1: the release instant, fixed when the document was hidden."""
+    hidden_once: bool = False
+    """HD-2: it was hidden from the holder once; it is never hidden again."""
+    read_by_holder: bool = False
+    """HD-2: the holder (or a representative) has read it; it can no longer be hidden."""
     invisible_to_legal_representatives: bool = False

@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
 from dossier_link.models import DocumentRecord, DossierRecord, LogEntry
+from dossier_link.state import DossierState
 from messaging import redis_keys
 from messaging.redis_link import RedisLink
 from messaging.redis_text import text
+from messaging.representations import Representation
 from messaging.scripts import Call
 
 
@@ -28,12 +31,25 @@ def _script(name: str) -> str:
 class Snapshot:
     record: DossierRecord
     version: int
+    representations: tuple[Representation, ...] = ()
+    """Recorded for the holder, read with the record (the same slot, one transaction)."""
+
+    def state(self, now: datetime) -> DossierState:
+        return self.record.state(now, self.representations)
 
 
-def _snapshot(state: bytes | str | None, version: bytes | str | None) -> Snapshot | None:
+def _representations(raw: list[Any]) -> tuple[Representation, ...]:
+    recorded = (Representation.model_validate_json(r) for r in raw)
+    return tuple(sorted(recorded, key=lambda r: (r.created_at, r.id)))
+
+
+def _snapshot(
+    state: bytes | str | None, version: bytes | str | None, representations: list[Any]
+) -> Snapshot | None:
     if state is None or version is None:
         return None
-    return Snapshot(DossierRecord.model_validate_json(state), int(text(version)))
+    record = DossierRecord.model_validate_json(state)
+    return Snapshot(record, int(text(version)), _representations(representations))
 
 
 def _dumps(value: dict[str, Any]) -> str:
@@ -48,8 +64,18 @@ class DossierStore:
         self._purge = self._redis.register_script(_script("purge"))
 
     async def load(self, ins: str) -> Snapshot | None:
-        raw = await self._redis.hmget(redis_keys.dossier(ins), ["state", "version"])
-        return _snapshot(raw[0], raw[1])
+        found, _ = await self.load_with_representations(ins)
+        return found
+
+    async def load_with_representations(
+        self, ins: str
+    ) -> tuple[Snapshot | None, tuple[Representation, ...]]:
+        """The dossier (if any) and the holder's recorded representations, read together."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hmget(redis_keys.dossier(ins), ["state", "version"])
+            pipe.hvals(redis_keys.representations(ins))
+            (state, version), raw = await pipe.execute()
+        return _snapshot(state, version, raw), _representations(raw)
 
     async def commit(
         self,
@@ -57,17 +83,23 @@ class DossierStore:
         record: DossierRecord,
         entries: Sequence[LogEntry],
         documents: Sequence[DocumentRecord] = (),
+        drop_representation: str | None = None,
     ) -> bool:
+        """Apply the change if the version has not moved; ``drop_representation`` removes a
+        recorded representation in the same step as the entries that log its end."""
         ins = record.ins
         keys = [
             redis_keys.dossier(ins),
             redis_keys.dossier_log(ins),
             redis_keys.dossier_documents(ins),
+            redis_keys.representations(ins),
+            redis_keys.dossier_tombstones(ins),
             *(redis_keys.dossier_document(ins, d.id) for d in documents),
         ]
         args: list[str | int] = [
             version,
             record.model_dump_json(),
+            drop_representation or "",
             len(entries),
             *(e.model_dump_json() for e in entries),
         ]
@@ -89,14 +121,20 @@ class DossierStore:
         records = [DocumentRecord.model_validate_json(r) for r in raw if r is not None]
         return sorted(records, key=lambda d: (d.created_at, d.id))
 
+    async def log(self, ins: str) -> list[LogEntry]:
+        raw = await self._redis.lrange(redis_keys.dossier_log(ins), 0, -1)
+        return [LogEntry.model_validate_json(entry) for entry in raw]
+
     async def load_with_log(self, ins: str) -> tuple[Snapshot | None, list[LogEntry]]:
         """The dossier and its whole log, read together (one transaction on the dossier's tag):
         the log ends exactly at the record's head, which a checkpoint then signs."""
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hmget(redis_keys.dossier(ins), ["state", "version"])
+            pipe.hvals(redis_keys.representations(ins))
             pipe.lrange(redis_keys.dossier_log(ins), 0, -1)
-            (state, version), raw = await pipe.execute()
-        return _snapshot(state, version), [LogEntry.model_validate_json(entry) for entry in raw]
+            (state, version), representations, raw = await pipe.execute()
+        entries = [LogEntry.model_validate_json(entry) for entry in raw]
+        return _snapshot(state, version, representations), entries
 
     # --- opt-out objections (CR-5) ------------------------------------------------------------
 

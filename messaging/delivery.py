@@ -154,7 +154,10 @@ class Delivery:
                 await self._link.run([_store_answer(sent, text(claim[1]))], durable=True)
             return AcceptedResponse.model_validate_json(claim[1])
         if envelope.dossier is not None:
-            people = {device.owner for device in devices.values()}
+            # MS-3, RD-11: every recipient counts, organisations member by member, with a device
+            # or without one.
+            records = await self._directory.principals(envelope.recipients)
+            people = {owner for r in records.values() for owner in r.device_owners()}
             try:
                 await self._linker.check_exchange(caller.principal, envelope.dossier, people)
             except Exception:

@@ -45,6 +45,8 @@ class StoredPrincipal(BaseModel):
     profession: str | None = None
     roles: list[Role] = []
     members: list[str] | None = None
+    birth_date: str | None = None
+    """ID-4: a patient's verified birth date; never shown in the directory."""
     created_at: str
 
     def device_owners(self) -> list[str]:
@@ -113,6 +115,8 @@ class Directory:
             raise InvalidRequest("only an organisation has members", field="members")
         if request.roles and request.kind != "professional":
             raise InvalidRequest("only a professional holds roles", field="roles")
+        if request.birth_date is not None and request.kind != "patient":
+            raise InvalidRequest("only a patient has a birth date here", field="birth_date")
         warnings: list[str] = []
         if request.kind == "professional":
             _, warnings = validate_rpps(request.id.removeprefix("rpps:"))
@@ -133,6 +137,7 @@ class Directory:
             profession=request.profession,
             roles=list(dict.fromkeys(request.roles)),
             members=members if request.kind == "organisation" else None,
+            birth_date=request.birth_date,
             created_at=rfc3339(now_ms()),
         )
         created = await self._redis.set(

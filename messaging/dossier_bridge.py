@@ -5,6 +5,8 @@
   (``dossier_link.changes.Notifier``);
 - ``DirectoryDeviceKeys``: a reader's device keys, to re-seal a document for
   (``dossier_link.changes.DeviceKeys``);
+- ``DirectoryIdentities``: the verified identity the operator recorded, a patient's birth date
+  (``dossier_link.creation.Identities``);
 - ``MessageLinker``: a message's dossier header goes to the dossier's linker, on behalf of its
   sender (``messaging.delivery.DossierLinker``).
 """
@@ -32,6 +34,13 @@ class DossierActors:
     async def actor(self, principal: str) -> Actor:
         record = await self._directory.principal(principal)
         return Actor(principal=record.id, kind=record.kind, roles=frozenset(record.roles))
+
+    async def actors(self, principals: Iterable[str]) -> list[Actor]:
+        """The registered ones among ``principals``, with their roles (RD-11)."""
+        found = await self._directory.principals(principals)
+        return [
+            Actor(principal=r.id, kind=r.kind, roles=frozenset(r.roles)) for r in found.values()
+        ]
 
     async def known_actor(self, principal: str) -> Actor:
         """The actor a request names (grantee, MT): it must be registered."""
@@ -63,6 +72,19 @@ class DirectoryDeviceKeys:
         return {d: crypto.b64u_decode(device.box_key) for d, device in found.items()}
 
 
+class DirectoryIdentities:
+    def __init__(self, directory: Directory) -> None:
+        self._directory = directory
+
+    async def recorded_birth_date(self, principal: str) -> str | None:
+        record = (await self._directory.principals([principal])).get(principal)
+        return None if record is None or record.kind != "patient" else record.birth_date
+
+    async def registered_patient(self, principal: str) -> bool:
+        record = (await self._directory.principals([principal])).get(principal)
+        return record is not None and record.kind == "patient"
+
+
 class MessageLinker:
     def __init__(
         self, actors: DossierActors, linker: Linker, clock: Callable[[], datetime] = now
@@ -75,7 +97,8 @@ class MessageLinker:
         self, sender: str, header: DossierHeader, people: Iterable[str]
     ) -> None:
         actor = await self._actors.actor(sender)
-        await self._linker.check_exchange(actor, header, people, self._clock())
+        found = await self._actors.actors(people)
+        await self._linker.check_exchange(actor, header, found, self._clock())
 
     async def attach(
         self, sender: str, envelope: Mapping[str, Any], header: DossierHeader

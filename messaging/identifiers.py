@@ -67,29 +67,19 @@ def validate_ins(ins: str) -> str:
     return ins
 
 
-def check_ins_birth_date(ins: str, birth_date: datetime.date) -> None:
-    """ID-2: the INS's birth year (and month, when it is 01-12) must match ``birth_date``."""
+def check_ins_birth_date(ins: str, birth_date: datetime.date, *, month_known: bool = True) -> None:
+    """ID-2: the INS's birth year (and month, when it is 01-12) must match ``birth_date``.
+
+    ``month_known=False`` when the birth date states only a year (``dossier_link.majority``):
+    then only the year is compared. The century is not judged here (ID-4 is, in ``majority``).
+    """
     validate_ins(ins)
     if int(ins[1:3]) != birth_date.year % 100:
         raise InvalidIns("the birth year in the INS does not match birth_date")
     month = int(ins[3:5])
     # Months 20-42 and 99 are assigned when the real month is unknown: nothing to compare.
-    if 1 <= month <= 12 and month != birth_date.month:
+    if month_known and 1 <= month <= 12 and month != birth_date.month:
         raise InvalidIns("the birth month in the INS does not match birth_date")
-
-
-def latest_birth_month(ins: str, today: datetime.date) -> datetime.date:
-    """The latest first-of-month the INS allows as birth month, when no birth date is known.
-
-    The INS holds two digits of the year: the century is the most recent one not in the future.
-    An unknown month (outside 01-12) counts as December, so a holder is never taken for older
-    than they can be.
-    """
-    year = 2000 + int(ins[1:3])
-    if year > today.year:
-        year -= 100
-    month = int(ins[3:5])
-    return datetime.date(year, month if 1 <= month <= 12 else 12, 1)
 
 
 def rpps_luhn_ok(rpps_digits: str) -> bool:

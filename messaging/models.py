@@ -8,6 +8,7 @@ a binary value or a time spelled otherwise is refused with the problem code ``no
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from typing import Annotated, Any, Final, Literal
 
@@ -33,6 +34,8 @@ DEVICE_PATTERN = r"^dev_[a-z2-7]{26}$"
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z$"
 B64U_PATTERN = r"^[A-Za-z0-9_-]*$"
+BIRTH_DATE_PATTERN = r"^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$"
+"""``YYYY-MM-DD``, or ``YYYY-MM`` / ``YYYY`` when the identity does not know the rest."""
 
 UNSUPPORTED_VERSION = "unsupported_version"
 
@@ -128,6 +131,20 @@ class WireModel(BaseModel):
 # --- operator ---------------------------------------------------------------------------------
 
 
+def _calendar_date(text: str) -> str:
+    year, month, day = ([int(p) for p in text.split("-")] + [1, 1])[:3]
+    try:
+        datetime.date(year, month, day)
+    except ValueError as exc:
+        raise ValueError("not a calendar date") from exc
+    return text
+
+
+BirthDateText = Annotated[
+    str, StringConstraints(strict=True, pattern=BIRTH_DATE_PATTERN), AfterValidator(_calendar_date)
+]
+
+
 class CreatePrincipalRequest(WireModel):
     id: PrincipalId
     kind: PrincipalKind
@@ -135,6 +152,9 @@ class CreatePrincipalRequest(WireModel):
     profession: Text | None = None
     roles: list[Role] = Field(default_factory=list, max_length=10)
     members: list[PrincipalId] | None = Field(default=None, max_length=1000)
+    birth_date: BirthDateText | None = Field(
+        default=None, description="ID-4: a patient's birth date, from the verified identity."
+    )
 
 
 class EnrollmentCodeResponse(WireModel):

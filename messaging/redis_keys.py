@@ -7,8 +7,11 @@ Redis Cluster is a configuration change (DESIGN §7):
   idempotency records and ciphertext payloads of the messages it sent;
 - ``{d:<device>}``: the device's record, its queue, the queue's idempotency index, its pending
   challenges and its tokens;
-- ``{p:<ins>}``: a dossier's state, its documents and its hash-chained access log, and the
-  holder's objection (opt-out regime).
+- ``{p:<ins>}``: a dossier's state, its documents and its hash-chained access log, the
+  holder's objection (opt-out regime) and the representations recorded for the holder (so the
+  dossier's commit checks them in the same slot);
+- ``{u:<principal>}:represents``: the secondary index of the representations a principal holds;
+- ``{r:<id>}``: which holder a representation id belongs to.
 
 No key holds a plaintext, a content key or a secret in clear: codes and tokens are stored as
 digests, payloads are the ciphertext envelope without key wraps.
@@ -26,6 +29,8 @@ INVALIDATE_CHANNEL: Final = f"{PREFIX}invalidate"
 (``d:<device>``)."""
 DOSSIER_PURGES: Final = f"{PREFIX}dossiers:purge"
 """Sorted set of closed dossiers' INS by purge time (ms): the purge sweeps it (CR-6)."""
+REPRESENTATION_ENDS: Final = f"{PREFIX}representations:ends"
+"""Sorted set of ``<ins>:<id>`` by the time a representation ends (ms): a sweep logs each end."""
 DIRECTORY_NAMES: Final = f"{PREFIX}directory:names"
 """Sorted set of ``<lower-case word>\\0<principal>`` for prefix search (a single-key index)."""
 
@@ -107,8 +112,27 @@ def dossier_document(ins: str, document_id: str) -> str:
     return _dossier(ins, f"document:{document_id}")
 
 
+def dossier_tombstones(ins: str) -> str:
+    """TR-7: tombstones of this INS's purged dossiers, out of the way of a new dossier's log."""
+    return _dossier(ins, "tombstones")
+
+
 def dossier_objection(ins: str) -> str:
     return _dossier(ins, "objection")
+
+
+def representations(ins: str) -> str:
+    """Hash of representation id -> record, for the holder ``ins``."""
+    return _dossier(ins, "representations")
+
+
+def represents(principal_id: str) -> str:
+    """Hash of representation id -> holder INS, for the representative ``principal_id``."""
+    return _principal(principal_id, "represents")
+
+
+def representation_holder(representation_id: str) -> str:
+    return f"{PREFIX}{{r:{representation_id}}}:holder"
 
 
 BASELINE_PREFIX: Final = "bench:baseline:"

@@ -35,12 +35,41 @@ ADULT_BIRTH = date(1960, 5, 17)
 
 
 async def patient(world: World, birth: date = ADULT_BIRTH) -> tuple[Device, str]:
-    """An enrolled holder device and the INS of its (not yet created) dossier."""
+    """An enrolled holder device and the INS of its (not yet created) dossier; the operator
+    recorded the birth date with the principal (ID-4)."""
     ins = new_ins(birth)
     principal = await world.principal(
-        f"patient:{ins}", kind="patient", display_name="Mme Durand", profession=None
+        f"patient:{ins}",
+        kind="patient",
+        display_name="Mme Durand",
+        profession=None,
+        birth_date=birth.isoformat(),
     )
     return await world.enroll(principal), ins
+
+
+async def represent(
+    world: World,
+    ins: str,
+    representative: Device | str,
+    kind: str = "legal_representative",
+    valid_until: str | None = None,
+) -> str:
+    """The operator records that ``representative`` represents the holder of ``ins``."""
+    body: dict[str, Any] = {
+        "holder": ins,
+        "representative": getattr(representative, "principal", representative),
+        "kind": kind,
+        "evidence": "livret de famille vérifié" if kind == "legal_representative" else "jugement",
+    }
+    if valid_until is not None:
+        body["valid_until"] = valid_until
+    response = await world.client.post(
+        "/v1/admin/representations", json=body, headers=world.operator
+    )
+    assert response.status == 201, await response.text()
+    representation: str = (await response.json())["id"]
+    return representation
 
 
 async def create_dossier(world: World, holder: Device, ins: str, birth: date = ADULT_BIRTH) -> None:
@@ -283,6 +312,7 @@ async def represented_dossier(world: World, situation: str = "minor") -> tuple[D
     else:
         consent.update(given_by="protection_person", holder_opinion="d'accord")
         protection = "representation"
+    await represent(world, ins, representative, consent["given_by"])
     status, answer = await post_dossier(
         world, representative, ins, birth, consent=consent, protection=protection
     )

@@ -66,9 +66,12 @@ class World:
         profession: str | None = "médecin",
         roles: list[str] | None = None,
         members: list[str] | None = None,
+        birth_date: str | None = None,
     ) -> str:
         principal_id = principal_id or new_rpps()
         body: dict[str, Any] = {"id": principal_id, "kind": kind, "display_name": display_name}
+        if birth_date is not None:
+            body["birth_date"] = birth_date
         if profession is not None:
             body["profession"] = profession
         if roles:

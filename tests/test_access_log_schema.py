@@ -3,7 +3,7 @@ enforced where entries are written, so the compliance record cannot drift from i
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -60,7 +60,7 @@ async def test_an_entry_outside_the_schema_is_never_written(
     record = DossierRecord(
         ins=ins,
         holder=f"patient:{ins}",
-        birth_date=date(1946, 2, 1),
+        birth_date="1946-02-01",
         consent=ConsentRecord(given_by="holder", name="Jeanne Martin", regime="express", at=at),
         created_at=at,
         log_head=GENESIS,

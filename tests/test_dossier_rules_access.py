@@ -166,7 +166,11 @@ async def test_banning_the_mt_is_refused_until_the_holder_changes_mt(world: Worl
     ("who", "expected"),
     [
         pytest.param("mt", (403, "holder_only"), id="RD-4 MT cannot ban"),
-        pytest.param("stranger", (403, "holder_only"), id="RD-4 another patient cannot ban"),
+        pytest.param(
+            "stranger",
+            (403, "representation_unverified"),
+            id="RD-4 another patient cannot ban",
+        ),
         pytest.param("holder", (201, None), id="RD-4 holder bans"),
     ],
 )
@@ -433,8 +437,9 @@ async def test_insurer_cannot_collect_a_creation_consent(world: World) -> None:
 async def test_withdrawal_takes_effect_at_once(
     world: World, withdrawer: str, expected: Verdict
 ) -> None:
-    """RD-9: the holder (or representative) withdraws a grant; the next read is refused."""
-    holder, parent, ins = await represented_dossier(world)
+    """RD-9: the holder (or representative) withdraws a grant; the next read is refused.
+    The holder is an adult under protection: a minor's grants are their representative's (CR-8)."""
+    holder, parent, ins = await represented_dossier(world, "protected")
     mt = await world.professional()
     grantee = await world.professional()
     await declare_mt(world, parent, ins, mt)

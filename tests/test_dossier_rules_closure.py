@@ -22,13 +22,11 @@ from tests.dossiers import (
     grant_access,
     open_dossier,
     other_patient,
-    patient,
-    post_dossier,
+    represented_dossier,
     send_linked,
     stored_log,
     verdict,
     world_with,
-    years_ago,
 )
 from tests.support import World
 
@@ -135,28 +133,19 @@ async def test_closed_dossier_refuses_attachment_but_delivers(world: World) -> N
         pytest.param("holder", (200, None), id="CR-6 holder closes"),
         pytest.param("representative", (200, None), id="CR-6 representative closes"),
         pytest.param("mt", (403, "holder_only"), id="CR-6 MT cannot close"),
-        pytest.param("stranger", (403, "holder_only"), id="CR-6 another patient cannot close"),
+        pytest.param(
+            "stranger",
+            (403, "representation_unverified"),
+            id="CR-6 another patient cannot close",
+        ),
     ],
 )
 async def test_holder_or_representative_closes_at_any_time(
     world: World, closer: str, expected: tuple[int, str | None]
 ) -> None:
-    """CR-6: the holder (or a representative) closes the dossier; nobody else does."""
-    birth = years_ago(12)
-    holder, ins = await patient(world, birth)
-    parent = await other_patient(world)
-    status, answer = await post_dossier(
-        world,
-        parent,
-        ins,
-        birth,
-        consent={
-            "given_by": "legal_representative",
-            "name": "M. Durand",
-            "representative": parent.principal,
-        },
-    )
-    assert status == 201, answer
+    """CR-6: the holder (or a representative) closes the dossier; nobody else does. The holder
+    is an adult under protection: a minor's dossier is closed by their representative (CR-8)."""
+    holder, parent, ins = await represented_dossier(world, "protected")
     mt = await world.professional()
     await declare_mt(world, parent, ins, mt)
     devices = {

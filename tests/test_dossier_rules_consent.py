@@ -22,6 +22,7 @@ from tests.dossiers import (
     other_patient,
     patient,
     post_dossier,
+    represent,
     represented_dossier,
     stored_log,
     verdict,
@@ -65,7 +66,7 @@ CREATED: Verdict = (201, None)
         pytest.param(
             "stranger",
             HOLDER_CONSENT,
-            (403, "no_professional_capacity"),
+            (403, "representation_unverified"),
             id="CR-1 another patient claims the holder's consent",
         ),
     ],
@@ -263,7 +264,7 @@ CONSENT_CASES = [
         "rep",
         None,
         "stranger",
-        (403, "no_professional_capacity"),
+        (403, "representation_unverified"),
         id="CR-3 someone else claims to be the representative",
     ),
     pytest.param(
@@ -383,6 +384,11 @@ async def test_consent_capacity_fits_the_holder_situation(
         "pro": await world.professional(),
         "stranger": await other_patient(world),
     }
+    if "rep" in (representative, caller):
+        # The operator recorded "rep": a minor's legal representative, an adult's protection
+        # person (DESIGN §4); the consent's capacity is then judged on its own.
+        kind = "legal_representative" if age != ADULT else "protection_person"
+        await represent(world, ins, people["rep"], kind)
     consent: dict[str, Any] = {"given_by": given_by, "name": "M. Petit"}
     if representative is not None:
         consent["representative"] = people[representative].principal
@@ -411,7 +417,11 @@ async def test_consent_capacity_fits_the_holder_situation(
 @pytest.mark.parametrize(
     ("situation", "after_majority"),
     [
-        pytest.param("minor", (403, "holder_only"), id="CR-3 parent's rights end at majority"),
+        pytest.param(
+            "minor",
+            (403, "representation_unverified"),
+            id="CR-3 CR-7 parent's rights end at majority",
+        ),
         pytest.param("protected", (200, None), id="CR-4 protection person's rights stay"),
     ],
 )
@@ -424,10 +434,17 @@ async def test_representative_rights_end_with_the_holder_minority(
     path = f"/v1/dossiers/{ins}/emergency-opposition"
     status, answer = await dossier_call(world, representative, "PUT", path, {"opposed": True})
     assert verdict(status, answer) == (200, None)
-    # Time passes: the stored birth date moves back until the holder is of age.
+    # Time passes: the stored birth date moves back until the holder is of age, and with it the
+    # end the operator's record computed for a legal representative (CR-7).
     key = redis_keys.dossier(ins)
     state = json.loads(await redis.hget(key, "state") or b"{}")
     state["birth_date"] = (date.today() - timedelta(days=366 * 19)).isoformat()
     await redis.hset(key, "state", json.dumps(state))
+    recorded = redis_keys.representations(ins)
+    for rid, raw in (await redis.hgetall(recorded)).items():
+        representation = json.loads(raw)
+        if representation["ends_at"] is not None:
+            representation["ends_at"] = "2000-01-01T00:00:00.000Z"
+        await redis.hset(recorded, rid, json.dumps(representation))
     status, answer = await dossier_call(world, representative, "PUT", path, {"opposed": False})
     assert verdict(status, answer) == after_majority

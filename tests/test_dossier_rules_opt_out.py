@@ -15,6 +15,7 @@ from tests.dossiers import (
     other_patient,
     patient,
     post_dossier,
+    represent,
     verdict,
     world_with,
     years_ago,
@@ -74,7 +75,11 @@ async def test_operator_creates_unless_the_holder_objected(opt_out_world: World)
     [
         pytest.param("holder", (204, None), id="CR-5 holder objects"),
         pytest.param("pro", (403, "holder_only"), id="CR-5 professional cannot object"),
-        pytest.param("stranger", (403, "holder_only"), id="CR-5 another patient cannot object"),
+        pytest.param(
+            "stranger",
+            (403, "representation_unverified"),
+            id="CR-5 CR-9 another patient cannot object",
+        ),
     ],
 )
 async def test_objection_is_registered_by_the_holder(
@@ -99,11 +104,13 @@ async def test_objection_is_registered_by_the_holder(
 
 
 async def test_representative_of_a_minor_registers_the_objection(opt_out_world: World) -> None:
-    """CR-5: the legal representative of a minor objects to the opt-out creation."""
+    """CR-5, CR-8, CR-9: the recorded legal representative of a minor objects to the opt-out
+    creation."""
     world = opt_out_world
     minor_birth = years_ago(8)
     _, ins = await patient(world, minor_birth)
     parent = await other_patient(world)
+    await represent(world, ins, parent)
     status, answer = await dossier_call(
         world, parent, "PUT", f"/v1/dossiers/{ins}/objection", {"objected": True}
     )
@@ -135,37 +142,54 @@ async def test_operator_route_needs_the_operator_token(opt_out_world: World) -> 
 async def test_objection_must_be_withdrawn_before_any_creation(
     aiohttp_client: AiohttpClient, settings: Settings, redis: Redis, regime: str
 ) -> None:
-    """CR-5 (interpretation): an express consent does not override a standing objection."""
+    """CR-5 (interpretation): an express consent does not override a standing objection; in
+    opt-out the operator is the one who creates (CR-9)."""
     world = await world_with(aiohttp_client, settings, redis, dossier_regime=regime)
     holder, ins = await patient(world)
+
+    async def create() -> tuple[int, Any]:
+        if regime == "express":
+            return await post_dossier(world, holder, ins, consent=HOLDER_CONSENT)
+        response = await world.client.post(
+            "/v1/admin/dossiers", json={"ins": ins}, headers=world.operator
+        )
+        return response.status, await response.json()
+
     objection = f"/v1/dossiers/{ins}/objection"
     status, _ = await dossier_call(world, holder, "PUT", objection, {"objected": True})
     assert status == 204
-    status, answer = await post_dossier(world, holder, ins, consent=HOLDER_CONSENT)
+    status, answer = await create()
     assert verdict(status, answer) == (403, "objection_registered")
     status, _ = await dossier_call(world, holder, "PUT", objection, {"objected": False})
     assert status == 204
-    status, answer = await post_dossier(world, holder, ins, consent=HOLDER_CONSENT)
+    status, answer = await create()
     assert verdict(status, answer) == CREATED
 
 
 @pytest.mark.parametrize(
-    ("minor", "consent", "expected"),
+    ("caller", "consent"),
     [
-        pytest.param(False, None, CREATED, id="CR-5 opt-out needs no consent"),
-        pytest.param(
-            True,
-            HOLDER_CONSENT,
-            (403, "minor_needs_representative"),
-            id="CR-5 CR-3 supplied consent still checked",
-        ),
+        pytest.param("holder", None, id="CR-9 holder without consent"),
+        pytest.param("holder", HOLDER_CONSENT, id="CR-9 holder with a consent"),
+        pytest.param("pro", HOLDER_CONSENT, id="CR-9 professional with a collected consent"),
+        pytest.param("parent", None, id="CR-9 recorded representative"),
     ],
 )
-async def test_opt_out_creation_by_the_holder(
-    opt_out_world: World, minor: bool, consent: dict[str, Any] | None, expected: Verdict
+async def test_only_the_operator_creates_in_opt_out(
+    opt_out_world: World, caller: str, consent: dict[str, Any] | None
 ) -> None:
-    """CR-5: in opt-out a holder's creation needs no consent; one supplied is still checked."""
-    birth = years_ago(10) if minor else ADULT_BIRTH
-    holder, ins = await patient(opt_out_world, birth)
-    status, answer = await post_dossier(opt_out_world, holder, ins, birth, consent=consent)
-    assert verdict(status, answer) == expected
+    """CR-9: in the opt-out regime ``POST /v1/dossiers`` is refused to everyone
+    (``operator_creates``); the operator's own creation still works afterwards."""
+    world = opt_out_world
+    birth = years_ago(10) if caller == "parent" else ADULT_BIRTH
+    holder, ins = await patient(world, birth)
+    parent = await other_patient(world)
+    if caller == "parent":
+        await represent(world, ins, parent)
+    callers = {"holder": holder, "pro": await world.professional(), "parent": parent}
+    status, answer = await post_dossier(world, callers[caller], ins, consent=consent)
+    assert verdict(status, answer) == (403, "operator_creates")
+    response = await world.client.post(
+        "/v1/admin/dossiers", json={"ins": ins}, headers=world.operator
+    )
+    assert verdict(response.status, await response.json()) == CREATED

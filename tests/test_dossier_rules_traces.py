@@ -31,7 +31,7 @@ from tests.dossiers import (
     stored_log,
     verdict,
 )
-from tests.support import World, new_slug
+from tests.support import Device, World, new_slug
 
 Verdict = tuple[int, str | None]
 OK: Verdict = (200, None)
@@ -323,6 +323,7 @@ async def test_log_is_append_only_and_every_full_reader_verifies_it(world: World
     assert await read_verdict(world, extended, cast.ins, cast.doc) == OK
     await ban_professional(world, cast.holder, cast.ins, cast.devices["stranger"])
 
+    previous: Device | None = None
     for reader in (cast.holder, cast.devices["mt"], extended):
         status, log = await dossier_call(world, reader, "GET", f"{base}/access-log")
         assert verdict(status, log) == OK
@@ -332,7 +333,11 @@ async def test_log_is_append_only_and_every_full_reader_verifies_it(world: World
         assert entries[: len(first["entries"])] == first["entries"]
         assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
         assert all(e["prev"] == p["hash"] for p, e in itertools.pairwise(entries))
-        assert entries[-1]["action"] == "ban"
+        if previous is None:
+            assert entries[-1]["action"] == "ban"
+        else:  # TR-6: the previous reading is logged; a reader's own reading comes after
+            assert (entries[-1]["action"], entries[-1]["actor"]) == ("read_log", previous.principal)
+        previous = reader
 
 
 async def _edit(redis: Redis, key: str) -> None:
@@ -390,11 +395,18 @@ async def test_tampering_with_the_log_is_evident(world: World, redis: Redis, tam
         pytest.param("standard", OK, "own", id="TR-3 standard grantee reads own entries"),
         pytest.param("care_team", OK, "own", id="TR-3 care-team member reads own entries"),
         pytest.param("author", OK, "own", id="TR-3 RD-5 author without grant reads own"),
-        pytest.param("stranger", OK, "own", id="TR-3 other professional reads own entries"),
+        pytest.param(
+            "stranger",
+            (403, "no_grant"),
+            None,
+            id="TR-3 RD-12 professional who never had a right reads nothing",
+        ),
         pytest.param("insurer", (403, "insurer_excluded"), None, id="TR-3 RD-7 insurer"),
         pytest.param("banned", (403, "banned"), None, id="TR-3 RD-4 banned professional"),
         pytest.param("application", (403, "no_professional_capacity"), None, id="TR-3 application"),
-        pytest.param("patient", (403, "no_professional_capacity"), None, id="TR-3 another patient"),
+        pytest.param(
+            "patient", (403, "representation_unverified"), None, id="TR-3 another patient"
+        ),
     ],
 )
 async def test_who_reads_the_log_and_how_much(

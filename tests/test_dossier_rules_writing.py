@@ -24,6 +24,7 @@ from tests.dossiers import (
     patient,
     post_dossier,
     post_envelope,
+    represent,
     send_linked,
     server_dossier_key,
     stored_log,
@@ -52,7 +53,7 @@ async def _documents(world: World, holder: Device, ins: str) -> list[str]:
 @pytest.mark.parametrize(
     ("situation", "code"),
     [
-        pytest.param("no dossier", "dossier_not_found", id="W-1 dossier does not exist"),
+        pytest.param("no dossier", "no_grant", id="W-1 RD-12 dossier does not exist"),
         pytest.param("closed", "dossier_closed", id="W-1 CR-6 dossier closed"),
         pytest.param("no right", "no_grant", id="W-1 W-2 author may not write"),
         pytest.param("foreign wrap", "bad_dossier_wrap", id="W-1 wrap the store cannot open"),
@@ -210,6 +211,7 @@ async def test_holder_adds_documents_to_their_own_dossier(world: World, writer: 
     birth = years_ago(9)
     holder, ins = await patient(world, birth)
     parent = await other_patient(world)
+    await represent(world, ins, parent)
     status, _ = await post_dossier(
         world,
         parent,
@@ -245,7 +247,7 @@ async def test_holder_adds_documents_to_their_own_dossier(world: World, writer: 
         pytest.param("insurer", "insurer_excluded", id="W-6 RD-7 insurer"),
         pytest.param("insurer+samu", "insurer_excluded", id="W-6 RD-7 insurer who is also SAMU"),
         pytest.param("application", "no_professional_capacity", id="W-6 application"),
-        pytest.param("patient", "no_professional_capacity", id="W-6 another patient"),
+        pytest.param("patient", "representation_unverified", id="W-6 another patient"),
     ],
 )
 async def test_insurers_and_non_professionals_never_write(

@@ -97,14 +97,19 @@ async def test_every_log_read_carries_the_latest_checkpoint_signed_by_the_server
     """The checkpoint pins the whole log's end, whatever the reader's scope."""
     holder, ins, _ = await _busy_dossier(world)
     outsider = await world.professional()
+    # A standard grantee reads the entries of their own actions (TR-3); a professional who
+    # never had a right reads nothing (RD-12).
+    await grant_access(world, holder, ins, outsider)
     await dossier_call(world, outsider, "GET", f"/v1/dossiers/{ins}/documents")
     key = await _server_key(world)
 
+    # Each reader gets the log as it stood when they asked; their reading is logged after it.
+    before_whole = (await stored_log(redis, ins))[-1]
     whole = await _access_log(world, holder, ins)
+    before_own = (await stored_log(redis, ins))[-1]
     own = await _access_log(world, outsider, ins)
 
-    last = (await stored_log(redis, ins))[-1]
-    for log in (whole, own):
+    for log, last in ((whole, before_whole), (own, before_own)):
         checkpoint = log["checkpoint"]
         assert set(checkpoint) == {"ins", "seq", "head", "at", "signature"}
         assert (checkpoint["ins"], checkpoint["seq"], checkpoint["head"]) == (
@@ -188,8 +193,10 @@ async def _replace_log(redis: Redis, ins: str, entries: list[dict[str, Any]]) ->
         await pipe.execute()
 
 
-async def _truncate(redis: Redis, ins: str, count: int) -> None:
-    await _replace_log(redis, ins, (await stored_log(redis, ins))[:-count])
+async def _truncate(redis: Redis, ins: str, count: int, kept: int) -> None:
+    """Cut ``count`` entries off the log as ``kept`` (a checkpoint's seq) saw it; the readings
+    logged since (TR-6) go with them."""
+    await _replace_log(redis, ins, (await stored_log(redis, ins))[: kept - count])
 
 
 FORGED_ACTOR = "rpps:99999999999"
@@ -246,7 +253,7 @@ async def test_verify_log_fails_naming_the_seq(
     elif attack == "rewrite":
         await _rewrite(redis, ins, 3)
     else:
-        await _truncate(redis, ins, int(attack[-1]))
+        await _truncate(redis, ins, int(attack[-1]), kept.seq)
 
     log = await holder.dossiers.access_log(ins)
     if attack in ("rewrite", "truncate_1", "truncate_3"):
@@ -358,7 +365,7 @@ async def test_the_sdk_keeps_checkpoints_beside_the_key_file_across_processes(
     assert saved["server_key"] == crypto.b64u_encode(await _server_key(world))
     assert [LogCheckpoint.model_validate(c) for c in saved["dossiers"][ins]] == [seen]
 
-    await _truncate(redis, ins, 1)
+    await _truncate(redis, ins, 1, seen.seq)
     # Another process of the same device, reading the file afresh.
     later = connect(holder_device, CheckpointStore.beside(tmp_path / "liaison" / "device.json"))
     log = await later.dossiers.access_log(ins)

@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from dossier_link.consent import ConsentRecordInput, Regime, age_on, may_create
+from dossier_link.consent import ConsentRecordInput, Regime, may_create
+from dossier_link.majority import BirthDate, age_on
 from dossier_link.policy import (
     Actor,
     Basis,
@@ -37,6 +38,7 @@ from dossier_link.policy import (
     notify_after,
     visible_documents,
 )
+from messaging.representations import RepresentationKind
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -80,6 +82,16 @@ SAMU = pro(SAMU_ID, "samu_regulator")
 BANNED = pro(BANNED_ID)
 ORG = Actor("org:clinique-du-parc", "organisation")
 APP = Actor("app:lab-results", "application", on_behalf_of=MT_ID)
+
+
+def _create(request_: ConsentRecordInput, caller: Actor, birth: date, regime: Regime) -> Decision:
+    """``may_create`` with ``REP`` recorded as the kind of representative the consent names
+    (the recording itself is tested over HTTP)."""
+    kind = request_.given_by
+    recorded: dict[str, RepresentationKind] = (
+        {} if kind is None or kind == "holder" else {REP_ID: kind}
+    )
+    return may_create(request_, caller, BirthDate.of(birth), NOW, regime, recorded)
 
 
 def ok(basis: Basis | None) -> Decision:
@@ -166,7 +178,7 @@ def test_adult_consents_personally(
     request_: ConsentRecordInput, caller: Actor, expected: Decision
 ) -> None:
     """CR-2: an adult not under protection gives consent personally (given_by = holder)."""
-    assert may_create(request_, caller, ADULT_BIRTH, NOW, "express") == expected
+    assert _create(request_, caller, ADULT_BIRTH, "express") == expected
 
 
 @pytest.mark.parametrize(
@@ -210,7 +222,7 @@ def test_minor_cannot_consent_alone(
     request_: ConsentRecordInput, caller: Actor, expected: Decision
 ) -> None:
     """CR-3: for a minor, the legal representative consents and is named."""
-    assert may_create(request_, caller, MINOR_BIRTH, NOW, "express") == expected
+    assert _create(request_, caller, MINOR_BIRTH, "express") == expected
 
 
 @pytest.mark.parametrize(
@@ -225,7 +237,7 @@ def test_majority_is_reached_on_the_eighteenth_birthday(
     birth_date: date, expected: Decision
 ) -> None:
     """CR-3: "under 18" is counted in whole years on now's date."""
-    assert may_create(consent(), HOLDER, birth_date, NOW, "express") == expected
+    assert _create(consent(), HOLDER, birth_date, "express") == expected
 
 
 def test_age_on_counts_whole_years() -> None:
@@ -289,7 +301,7 @@ def test_protected_adult_needs_holder_opinion(
     request_: ConsentRecordInput, caller: Actor, expected: Decision
 ) -> None:
     """CR-4: the protection person may consent; the holder's opinion is then required."""
-    assert may_create(request_, caller, ADULT_BIRTH, NOW, "express") == expected
+    assert _create(request_, caller, ADULT_BIRTH, "express") == expected
 
 
 @pytest.mark.parametrize(
@@ -304,7 +316,7 @@ def test_express_regime_needs_a_recorded_consent(
     request_: ConsentRecordInput, expected: Decision
 ) -> None:
     """CR-1: by default a dossier exists only once a consent, with its giver, is recorded."""
-    assert may_create(request_, STANDARD, ADULT_BIRTH, NOW, "express") == expected
+    assert _create(request_, STANDARD, ADULT_BIRTH, "express") == expected
 
 
 def test_no_dossier_before_consent_means_no_write() -> None:
@@ -315,56 +327,51 @@ def test_no_dossier_before_consent_means_no_write() -> None:
 @pytest.mark.parametrize(
     ("request_", "regime", "expected"),
     [
-        (consent(given_by=None, name=None), "opt_out", ok(None)),  # CR-5: no consent needed
-        (
-            consent(given_by=None, name=None, objection_registered=True),
-            "opt_out",
-            no("objection_registered"),
-        ),  # CR-5
+        (consent(given_by=None, name=None), "opt_out", no("operator_creates")),  # CR-9
+        (consent(), "opt_out", no("operator_creates")),  # CR-9: even with a consent
         (consent(objection_registered=True), "express", no("objection_registered")),  # CR-5
-        (consent(), "opt_out", ok("holder")),  # CR-5: a supplied consent is still recorded
         (
             consent(representative=REP_ID),
-            "opt_out",
+            "express",
             no("representative_not_allowed"),
-        ),  # CR-5: and still checked
+        ),  # CR-2
     ],
 )
-def test_opt_out_regime_creates_unless_objection(
+def test_only_the_operator_creates_in_opt_out(
     request_: ConsentRecordInput, regime: Regime, expected: Decision
 ) -> None:
-    """CR-5: opt-out creates without consent unless an objection is registered."""
-    assert may_create(request_, STANDARD, ADULT_BIRTH, NOW, regime) == expected
+    """CR-5, CR-9: in opt-out only the operator creates; an objection blocks any creation."""
+    assert _create(request_, STANDARD, ADULT_BIRTH, regime) == expected
 
 
-def test_opt_out_withdrawn_objection_allows_creation() -> None:
+def test_withdrawn_objection_allows_creation() -> None:
     """CR-5: once the objection is withdrawn, creation goes ahead."""
-    objected = consent(given_by=None, name=None, objection_registered=True)
+    objected = consent(objection_registered=True)
     withdrawn = replace(objected, objection_registered=False)
-    assert may_create(objected, HOLDER, ADULT_BIRTH, NOW, "opt_out").code == "objection_registered"
-    assert may_create(withdrawn, HOLDER, ADULT_BIRTH, NOW, "opt_out") == ok(None)
+    assert _create(objected, HOLDER, ADULT_BIRTH, "express").code == "objection_registered"
+    assert _create(withdrawn, HOLDER, ADULT_BIRTH, "express") == ok("holder")
 
 
 @pytest.mark.parametrize(
     ("caller", "expected"),
     [
-        (OTHER_PATIENT, no("no_professional_capacity")),  # CR-1: not the giver nor a collector
+        (OTHER_PATIENT, no("representation_unverified")),  # CR-1: not the giver nor a collector
         (ORG, no("no_professional_capacity")),  # CR-1
         (APP, no("no_professional_capacity")),  # CR-1: on_behalf_of lends nothing
         (INSURER, no("insurer_excluded")),  # RD-7 / L1111-18
-        (REP, no("no_professional_capacity")),  # CR-2: the holder gave it, not REP
+        (REP, no("representation_unverified")),  # CR-2: REP is not recorded for an adult
     ],
 )
 def test_only_giver_or_collecting_professional_creates(caller: Actor, expected: Decision) -> None:
     """CR-1: the caller is the consent's giver or the professional who collected it."""
-    assert may_create(consent(), caller, ADULT_BIRTH, NOW, "express") == expected
+    assert _create(consent(), caller, ADULT_BIRTH, "express") == expected
 
 
 def test_objection_is_not_revealed_to_an_unrelated_caller() -> None:
     """CR-5: the caller is checked before the objection, which is the holder's business."""
     objected = consent(objection_registered=True)
-    assert may_create(objected, OTHER_PATIENT, ADULT_BIRTH, NOW, "opt_out") == no(
-        "no_professional_capacity"
+    assert _create(objected, OTHER_PATIENT, ADULT_BIRTH, "express") == no(
+        "representation_unverified"
     )
 
 
@@ -383,7 +390,7 @@ WRITE_MATRIX = [
     (INSURER, no("insurer_excluded")),  # W-6: even with a grant in the snapshot
     (ORG, no("no_professional_capacity")),  # W-6
     (APP, no("no_professional_capacity")),  # W-6
-    (OTHER_PATIENT, no("no_professional_capacity")),  # W-6
+    (OTHER_PATIENT, no("representation_unverified")),  # W-6, DESIGN §4: a claim is not enough
     (OCCUPATIONAL, no("express_grant_required")),  # RD-6
     (FIRE, no("express_grant_required")),  # RD-6
 ]
@@ -579,13 +586,13 @@ def test_notifications_follow_professional_access(
         (HOLDER, RELEASED, ok("holder")),  # HD-1: the release instant has come
         (REP, PLAIN, ok("representative")),  # RD-8
         (REP, MASKED, ok("representative")),  # RD-8
-        (REP, INVISIBLE, no("invisible_to_representatives")),  # RD-8
+        (REP, INVISIBLE, no("document_not_found")),  # RD-8, RD-10: as if it did not exist
         (REP, HIDDEN, no("hidden_from_holder")),  # RD-8, HD-1
         (STANDARD, HIDDEN, ok("grant")),  # HD-1 hides from the holder only
         (INSURER, PLAIN, no("insurer_excluded")),  # RD-7: even with a grant in the snapshot
         (BANNED, PLAIN, no("banned")),  # RD-4
         (ORG, PLAIN, no("no_professional_capacity")),
-        (OTHER_PATIENT, PLAIN, no("no_professional_capacity")),
+        (OTHER_PATIENT, PLAIN, no("representation_unverified")),
     ],
 )
 def test_read_matrix(actor: Actor, document: DocumentState, expected: Decision) -> None:
@@ -675,13 +682,13 @@ def test_hide_release_is_a_setting() -> None:
 )
 def test_only_author_hides_from_holder(actor: Actor, expected: Decision) -> None:
     """HD-1: only the professional who wrote the document hides it from the holder."""
-    assert may_hide_from_holder(actor, dossier(), PLAIN) == expected
+    assert may_hide_from_holder(actor, dossier(), PLAIN, NOW) == expected
 
 
 def test_banned_author_cannot_hide() -> None:
     """HD-1, RD-4: a ban also stops the author from changing the document."""
     state = dossier(bans=frozenset({AUTHOR_ID}))
-    assert may_hide_from_holder(AUTHOR, state, PLAIN) == no("banned")
+    assert may_hide_from_holder(AUTHOR, state, PLAIN, NOW) == no("banned")
 
 
 def test_visible_documents_filters_the_list() -> None:
@@ -781,7 +788,7 @@ def test_set_medecin_traitant_matrix(actor: Actor, professional: Actor, expected
         (BANNED, no("banned"), "none"),  # RD-4
         (INSURER, no("insurer_excluded"), "none"),  # RD-7
         (ORG, no("no_professional_capacity"), "none"),
-        (OTHER_PATIENT, no("no_professional_capacity"), "none"),
+        (OTHER_PATIENT, no("representation_unverified"), "none"),
     ],
 )
 def test_log_visibility_matrix(actor: Actor, expected: Decision, visibility: str) -> None:
@@ -808,7 +815,8 @@ def test_occupational_extended_express_grant_reads_whole_log() -> None:
         (BANNED_ID, dossier(), no("patient_opposed")),  # MS-2
         (STRANGER_ID, dossier(), ok(None)),  # MS-2: no objection to that recipient
         (MT_ID, dossier(), ok(None)),  # MS-2
-        (STRANGER_ID, dossier(status="closed"), no("dossier_closed")),  # CR-6
+        (BANNED_ID, dossier(status="closed"), no("patient_opposed")),  # MS-3: closed included
+        (STRANGER_ID, dossier(status="closed"), ok(None)),  # MS-3: W-1 refuses the attachment
         (STRANGER_ID, None, no("dossier_not_found")),  # W-1
     ],
 )
@@ -838,24 +846,29 @@ def test_holder_or_representative_closes(actor: Actor, expected: Decision) -> No
 
 @pytest.mark.parametrize("actor", [HOLDER, REP, MT, EXTENDED, AUTHOR, EMERGENCY, SAMU])
 def test_closed_dossier_refuses_everything(actor: Actor) -> None:
-    """CR-6: after closure no one reads, writes, lists, grants, bans or opens an emergency."""
-    closed = dossier(status="closed")
-    decisions = [
-        may_write(actor, closed, NOW),
-        may_list(actor, closed, NOW),
-        may_read_document(actor, closed, PLAIN, NOW),
-        may_read_document(actor, closed, doc(author=actor.principal), NOW),
-        may_read_log(actor, closed),
-        may_manage(actor, closed),
-        may_close(actor, closed),
-        may_grant(actor, closed, STRANGER),
-        may_ban(actor, closed, STRANGER_ID),
-        may_set_medecin_traitant(actor, closed, STRANGER),
-        may_open_emergency(actor, closed, NOW),
-        may_hide_from_holder(actor, closed, doc(author=actor.principal)),
-        may_link_message_to(actor.principal, closed),
-    ]
-    assert decisions == [no("dossier_closed")] * len(decisions)
+    """CR-6: after closure no one reads, writes, lists, grants, bans or opens an emergency;
+    RD-12: whoever had no right gets the refusal of the open dossier, not ``dossier_closed``."""
+    opened, closed = dossier(), dossier(status="closed")
+
+    def decisions(state: DossierState) -> list[Decision]:
+        return [
+            may_write(actor, state, NOW),
+            may_list(actor, state, NOW),
+            may_read_document(actor, state, PLAIN, NOW),
+            may_read_document(actor, state, doc(author=actor.principal), NOW),
+            may_read_log(actor, state),
+            may_manage(actor, state),
+            may_close(actor, state),
+            may_grant(actor, state, STRANGER),
+            may_ban(actor, state, STRANGER_ID),
+            may_set_medecin_traitant(actor, state, STRANGER),
+            may_open_emergency(actor, state, NOW),
+            may_hide_from_holder(actor, state, doc(author=actor.principal), NOW),
+        ]
+
+    expected = [d if not d.allowed else no("dossier_closed") for d in decisions(opened)]
+    assert decisions(closed) == expected
+    assert no("dossier_closed") in expected
     assert log_visibility(actor, closed) == "none"
     assert visible_documents(actor, closed, [PLAIN], NOW) == []
 

@@ -93,10 +93,13 @@ async def enroll_device(
     display_name: str,
     *,
     create: bool = True,
+    birth_date: date | None = None,
 ) -> DeviceIdentity:
     if create:
         profession = "médecin" if kind == "professional" else None
-        await admin.create_principal(principal, kind, display_name, profession=profession)
+        await admin.create_principal(
+            principal, kind, display_name, profession=profession, birth_date=birth_date
+        )
     code = await admin.enrollment_code(principal)
     return await enroll(url, principal, code.code, "bench", session=session)
 
@@ -194,10 +197,12 @@ async def _patient(
 ) -> Patient:
     """A holder who consents, names the first professional MT and grants all the others."""
     ins = new_ins(run, index)
-    identity = await enroll_device(admin, session, url, f"patient:{ins}", "patient", "Mme Bench")
+    identity = await enroll_device(
+        admin, session, url, f"patient:{ins}", "patient", "Mme Bench", birth_date=PATIENT_BIRTH
+    )
     holder = LiaisonClient(url, identity, session=session).dossiers
     consent = {"given_by": "holder", "name": "Mme Bench"}
-    await holder.create(ins, PATIENT_BIRTH, consent)
+    await holder.create(ins, consent=consent)
     await holder.set_medecin_traitant(ins, professionals[0])
     for professional in professionals[1:]:
         await holder.grant(ins, professional, level="standard", basis="consent")

@@ -3,7 +3,8 @@
 Thin on purpose: every protocol step is in ``messaging.client``; this package parses arguments,
 reads files and prints. Errors print ``error: <code>: <detail>`` and exit 1 (2 for usage).
 Modules: ``commands`` (serve, admin, enroll, send, inbox, watch, devices), ``dossier`` (the
-``dossier`` group and ``admin dossier``), ``verify_log``, ``_common`` (what they share).
+``dossier`` group and ``admin dossier``), ``representation`` (``admin representation``),
+``verify_log``, ``_common`` (what they share).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 
 from messaging import client
 from messaging.bench import cli as bench_cli
-from messaging.cli import _common, commands, dossier, verify_log
+from messaging.cli import _common, commands, dossier, representation, verify_log
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     admin_commands = commands.register(subcommands)
     dossier.register(subcommands, admin_commands)
+    representation.register(admin_commands)
     verify_log.register(subcommands)
     bench_cli.add_parser(subcommands)
     return parser

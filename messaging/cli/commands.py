@@ -98,6 +98,7 @@ def _principal_add(args: argparse.Namespace) -> int:
                 profession=args.profession,
                 roles=args.role,
                 members=args.member or None,
+                birth_date=args.birth_date,
             )
 
     summary = asyncio.run(create())
@@ -297,6 +298,9 @@ def register(commands: common.Subcommands) -> common.Subcommands:
     add.add_argument("--profession")
     add.add_argument("--role", action="append", default=[], choices=get_args(models.Role))
     add.add_argument("--member", action="append", default=[], help="organisation member")
+    add.add_argument(
+        "--birth-date", metavar="YYYY-MM-DD", help="a patient's verified birth date (ID-4)"
+    )
     code = common.command(
         admin_commands, "enroll-code", "issue a one-time enrollment code", _enroll_code
     )

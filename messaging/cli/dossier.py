@@ -23,8 +23,27 @@ from messaging.cli.verify_log import checkpoint_line, verdict_line
 T = TypeVar("T")
 
 
+def _holder(args: argparse.Namespace, principal: str) -> str:
+    """The INS acted on. A patient acts on their own dossier by default; acting for someone
+    they represent is said out loud with ``--for INS`` (DESIGN §4)."""
+    given, acting_for = args.ins, args.for_ins
+    own = principal.removeprefix("patient:") if principal.startswith("patient:") else None
+    if given is not None and acting_for is not None:
+        raise client.SdkError("usage", "give the INS or --for INS, not both")
+    if acting_for is not None:
+        return str(acting_for)
+    if given is not None:
+        if own is not None and given != own:
+            raise client.SdkError("usage", f"{given} is not your INS: use --for {given}")
+        return str(given)
+    if own is None:
+        raise client.SdkError("usage", "give the holder's INS")
+    return own
+
+
 def _call(args: argparse.Namespace, call: Callable[[client.DossierClient], Awaitable[T]]) -> T:
     device = common.device(args)
+    args.ins = _holder(args, device.identity.principal)
 
     async def run() -> T:
         async with device:
@@ -184,6 +203,11 @@ def _emergency(args: argparse.Namespace) -> int:
     return _done(args, message, access.model_dump())
 
 
+def _end_emergency(args: argparse.Namespace) -> int:
+    summary = _call(args, lambda d: d.end_emergency(args.ins, args.emergency))
+    return _show_summary(args, summary, f"ended emergency access {args.emergency}")
+
+
 def _documents(args: argparse.Namespace) -> int:
     documents = _call(args, lambda d: d.documents(args.ins))
     if args.json:
@@ -270,14 +294,21 @@ def register(commands: common.Subcommands, admin_commands: common.Subcommands) -
         name: str, help_text: str, run: common.Command, *, document: bool = False
     ) -> argparse.ArgumentParser:
         parser = common.command(dossier, name, help_text, run)
-        parser.add_argument("ins", metavar="INS", help="the holder's INS (15 characters)")
+        parser.add_argument(
+            "ins", metavar="INS", nargs="?", help="the holder's INS (a patient: their own)"
+        )
+        parser.add_argument(
+            "--for", dest="for_ins", metavar="INS", help="act for a holder you represent"
+        )
         if document:
             parser.add_argument("document", metavar="DOC", help="document id")
         parser.set_defaults(command_name=name)
         return parser
 
     create = add("create", "create a dossier on recorded consent", _create)
-    create.add_argument("--birth-date", required=True, metavar="YYYY-MM-DD")
+    create.add_argument(
+        "--birth-date", metavar="YYYY-MM-DD", help="attested by a professional (ID-4)"
+    )
     create.add_argument("--given-by", required=True, choices=get_args(ConsentGiver))
     create.add_argument("--consent-name", required=True, help="who consented")
     create.add_argument("--representative", metavar="PRINCIPAL", help="their patient: principal")
@@ -302,6 +333,8 @@ def register(commands: common.Subcommands, admin_commands: common.Subcommands) -
     oppose.add_argument("--withdraw", action="store_true", help="stop opposing")
     emergency = add("emergency", "open time-limited emergency access", _emergency)
     emergency.add_argument("--reason", required=True, metavar="TEXT")
+    end = add("end-emergency", "end an open emergency access (EM-4)", _end_emergency)
+    end.add_argument("emergency", metavar="ID", help="the access's id (dossier show)")
 
     add("documents", "list the documents you may read", _documents)
     read = add("read", "read, verify and decrypt a document", _read, document=True)
@@ -326,5 +359,7 @@ def register(commands: common.Subcommands, admin_commands: common.Subcommands) -
         admin_dossier_commands, "create", "create a dossier without consent record", _admin_create
     )
     operator_create.add_argument("ins", metavar="INS")
-    operator_create.add_argument("--birth-date", required=True, metavar="YYYY-MM-DD")
+    operator_create.add_argument(
+        "--birth-date", metavar="YYYY-MM-DD", help="when the patient's is not recorded"
+    )
     operator_create.add_argument("--protection", choices=get_args(Protection))

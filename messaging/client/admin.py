@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from urllib.parse import urlencode
 
 import aiohttp
 from pydantic import ValidationError
@@ -14,6 +15,14 @@ from messaging import crypto, models
 from messaging.client.errors import SdkError, VerificationError, validation_detail
 from messaging.client.http import HttpClient, parse, request_body, url_path
 from messaging.client.identity import DeviceIdentity
+from messaging.representations import (
+    CreateRepresentationRequest,
+    RepresentationCreated,
+    RepresentationKind,
+    RepresentationList,
+    RepresentationQuery,
+    RepresentationView,
+)
 
 
 class AdminClient(HttpClient):
@@ -34,7 +43,10 @@ class AdminClient(HttpClient):
         profession: str | None = None,
         roles: Sequence[str] = (),
         members: Sequence[str] | None = None,
+        birth_date: date | str | None = None,
     ) -> models.PrincipalSummary:
+        """``birth_date`` (patients only) is the verified identity's (ID-4): ``YYYY-MM-DD``, or
+        ``YYYY-MM`` / ``YYYY`` when the rest is unknown."""
         try:
             request = models.CreatePrincipalRequest.model_validate(
                 {
@@ -44,6 +56,7 @@ class AdminClient(HttpClient):
                     "profession": profession,
                     "roles": list(roles),
                     "members": None if members is None else list(members),
+                    "birth_date": _date_text(birth_date),
                 }
             )
         except ValidationError as exc:
@@ -70,17 +83,71 @@ class AdminClient(HttpClient):
         return parse(models.EnrollmentCodeResponse, answer)
 
     async def create_dossier(
-        self, ins: str, birth_date: date | str, protection: Protection | None = None
+        self, ins: str, birth_date: date | str | None = None, protection: Protection | None = None
     ) -> DossierSummary:
-        """Create a dossier without a consent record (CR-5, opt-out deployments only)."""
+        """Create a dossier without a consent record (CR-5, CR-9, opt-out deployments only);
+        the birth date defaults to the one recorded with the patient."""
         body = request_body(
             OperatorCreateDossierRequest,
-            {"ins": ins, "birth_date": birth_date, "protection": protection},
+            {"ins": ins, "birth_date": _date_text(birth_date), "protection": protection},
         )
         answer = await self._request(
             "POST", "/v1/admin/dossiers", token=self._admin_token, body=body
         )
         return parse(DossierSummary, answer)
+
+    # representations (DESIGN §4): facts the registration authority verified
+
+    async def add_representation(
+        self,
+        holder: str,
+        representative: str,
+        kind: RepresentationKind,
+        evidence: str,
+        *,
+        valid_until: str | None = None,
+    ) -> str:
+        """Record that ``representative`` (a ``patient:`` principal) represents the holder of
+        INS ``holder``; returns the representation's id."""
+        body = request_body(
+            CreateRepresentationRequest,
+            {
+                "holder": holder,
+                "representative": representative,
+                "kind": kind,
+                "evidence": evidence,
+                "valid_until": valid_until,
+            },
+        )
+        answer = await self._request(
+            "POST", "/v1/admin/representations", token=self._admin_token, body=body
+        )
+        return parse(RepresentationCreated, answer).id
+
+    async def representations(
+        self, *, holder: str | None = None, representative: str | None = None
+    ) -> list[RepresentationView]:
+        query = request_body(
+            RepresentationQuery, {"holder": holder, "representative": representative}
+        )
+        answer = await self._request(
+            "GET",
+            "/v1/admin/representations?" + urlencode(query),
+            token=self._admin_token,
+        )
+        return parse(RepresentationList, answer).representations
+
+    async def remove_representation(self, representation_id: str) -> None:
+        """End the representation at once: its rights stop in every server process."""
+        await self._request(
+            "DELETE",
+            url_path("v1", "admin", "representations", representation_id),
+            token=self._admin_token,
+        )
+
+
+def _date_text(value: date | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, date) else value
 
 
 async def enroll(

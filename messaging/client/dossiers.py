@@ -177,16 +177,18 @@ class DossierClient:
     async def create(
         self,
         ins: str,
-        birth_date: date | str,
+        birth_date: date | str | None = None,
         consent: ConsentRequest | Mapping[str, Any] | None = None,
         *,
         protection: Protection | None = None,
     ) -> DossierSummary:
         """Create the dossier on recorded consent (CR-1..CR-4): ``consent`` is ``{given_by,
-        name, representative?, holder_opinion?}``."""
+        name, representative?, holder_opinion?}``. ``birth_date`` only when a professional
+        attests it for a patient whose birth date the operator has not recorded (ID-4)."""
+        text = birth_date.isoformat() if isinstance(birth_date, date) else birth_date
         body = request_body(
             CreateDossierRequest,
-            {"ins": ins, "birth_date": birth_date, "protection": protection, "consent": consent},
+            {"ins": ins, "birth_date": text, "protection": protection, "consent": consent},
         )
         answer = await self._device._authed("POST", "/v1/dossiers", body=body)
         return parse(DossierSummary, answer)
@@ -242,6 +244,10 @@ class DossierClient:
         body = request_body(EmergencyAccessRequest, {"reason": reason})
         answer = await self._call("POST", ins, "emergency-access", body=body)
         return parse(EmergencyAccessResponse, answer)
+
+    async def end_emergency(self, ins: str, emergency: str) -> DossierSummary:
+        """The holder (or a representative) ends one open emergency access (EM-4, TR-4)."""
+        return parse(DossierSummary, await self._call("DELETE", ins, "emergency-access", emergency))
 
     # documents
 

@@ -25,11 +25,13 @@ from messaging.directory import Directory
 from messaging.dossier_bridge import (
     DeviceNotifier,
     DirectoryDeviceKeys,
+    DirectoryIdentities,
     DossierActors,
     MessageLinker,
 )
 from messaging.mailbox import Mailbox, QueueLimits
 from messaging.models import ServerInfo
+from messaging.representations import RepresentationStore
 from messaging.scripts import Scripts
 from messaging.server import openapi, stream, webapp
 from messaging.server.appkeys import (
@@ -85,10 +87,12 @@ def _dossier_settings(settings: Settings) -> DossierSettings:
 
 
 async def _purge_after(dossiers: DossierService, interval: float) -> None:
-    """CR-6: purge closed dossiers past their retention. Every process may run it: the purge of
-    one dossier is one versioned script, so two processes never purge twice."""
+    """CR-6: purge closed dossiers past their retention, and log the representations that
+    reached their end (DESIGN §4). Every process may run it: the purge of one dossier is one
+    versioned script, so two processes never purge twice."""
     await asyncio.sleep(interval)
     await dossiers.purge_due(now())
+    await dossiers.representations.log_due_ends(now())
 
 
 def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.Application:
@@ -143,6 +147,8 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
         actors = DossierActors(directory)
         dossiers = DossierService(
             DossierStore(link),
+            RepresentationStore(link),
+            DirectoryIdentities(directory),
             DeviceNotifier(directory, events),
             DirectoryDeviceKeys(directory),
             secrets.dossier,

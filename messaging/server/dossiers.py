@@ -39,19 +39,21 @@ def _ins(request: web.Request) -> str:
 async def create(request: web.Request) -> web.Response:
     actor = await _actor(request)
     body = await parse(request, CreateDossierRequest)
-    return json_response(await request.app[DOSSIERS].create(actor, body, now()), 201)
+    return json_response(await request.app[DOSSIERS].creation.create(actor, body, now()), 201)
 
 
 async def create_by_operator(request: web.Request) -> web.Response:
     require_operator(request)
     body = await parse(request, OperatorCreateDossierRequest)
-    return json_response(await request.app[DOSSIERS].create_by_operator(body, now()), 201)
+    creation = request.app[DOSSIERS].creation
+    return json_response(await creation.create_by_operator(body, now()), 201)
 
 
 async def set_objection(request: web.Request) -> web.Response:
     actor = await _actor(request)
     body = await parse(request, ObjectionRequest)
-    await request.app[DOSSIERS].set_objection(actor, _ins(request), body.objected, now())
+    creation = request.app[DOSSIERS].creation
+    await creation.set_objection(actor, _ins(request), body.objected, now())
     return web.Response(status=204)
 
 
@@ -115,6 +117,13 @@ async def emergency_access(request: web.Request) -> web.Response:
     return json_response(result, 201)
 
 
+async def end_emergency(request: web.Request) -> web.Response:
+    actor = await _actor(request)
+    emergency = request.match_info["emergency"]
+    service = request.app[DOSSIERS]
+    return json_response(await service.end_emergency(actor, _ins(request), emergency, now()))
+
+
 async def list_documents(request: web.Request) -> web.Response:
     actor = await _actor(request)
     return json_response(await request.app[DOSSIERS].documents.visible(actor, _ins(request), now()))
@@ -137,7 +146,8 @@ async def patch_document(request: web.Request) -> web.Response:
 
 async def access_log(request: web.Request) -> web.Response:
     actor = await _actor(request)
-    return json_response(await request.app[DOSSIERS].access_log(actor, _ins(request), now()))
+    traces = request.app[DOSSIERS].traces
+    return json_response(await traces.access_log(actor, _ins(request), now()))
 
 
 async def close(request: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from dossier_link import models as dossier_models
-from messaging import models
+from messaging import models, representations
 from messaging.server import admin, devices, directory, dossiers, messages, ops, stream
 
 Auth = Literal["none", "device", "operator"]
@@ -51,6 +51,35 @@ ROUTES: tuple[Route, ...] = (
         None,
         models.EnrollmentCodeResponse,
         201,
+    ),
+    Route(
+        "POST",
+        "/v1/admin/representations",
+        admin.add_representation,
+        "Record a representation the registration authority verified",
+        "operator",
+        representations.CreateRepresentationRequest,
+        None,
+        representations.RepresentationCreated,
+        201,
+    ),
+    Route(
+        "GET",
+        "/v1/admin/representations",
+        admin.list_representations,
+        "Representations of a holder, or held by a representative",
+        "operator",
+        None,
+        representations.RepresentationQuery,
+        representations.RepresentationList,
+    ),
+    Route(
+        "DELETE",
+        "/v1/admin/representations/{id}",
+        admin.remove_representation,
+        "Remove a representation: its rights end at once",
+        "operator",
+        status=204,
     ),
     Route(
         "POST",
@@ -257,6 +286,13 @@ ROUTES: tuple[Route, ...] = (
         body=dossier_models.EmergencyAccessRequest,
         response=dossier_models.EmergencyAccessResponse,
         status=201,
+    ),
+    Route(
+        "DELETE",
+        "/v1/dossiers/{ins}/emergency-access/{emergency}",
+        dossiers.end_emergency,
+        "End one open emergency access (EM-4)",
+        response=dossier_models.DossierSummary,
     ),
     Route(
         "GET",
