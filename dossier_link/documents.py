@@ -11,6 +11,7 @@ answer; a caller without a right on the dossier is refused before any document i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,12 +19,15 @@ from dossier_link import policy
 from dossier_link.changes import Change, Changes, DeviceKeys, DossierSettings, tell_holder
 from dossier_link.errors import NO_SUCH_DOCUMENT
 from dossier_link.models import DocumentContent, DocumentList, DocumentPatch, DocumentRecord
-from dossier_link.policy import Actor, Decision
+from dossier_link.policy import Actor, Decision, DocumentState
 from dossier_link.standing import HOLDER_BASES
 from dossier_link.store import DossierStore, Snapshot
 from messaging import crypto
 from messaging.errors import InvalidRequest, NotFound
 from messaging.timeutil import utc
+
+Step = tuple[str, Decision, dict[str, Any]]
+"""One change a PATCH asks for: the action logged, the decision, the members it sets."""
 
 
 class DossierDocuments:
@@ -63,11 +67,14 @@ class DossierDocuments:
     async def read(
         self, actor: Actor, ins: str, document_id: str, now: datetime
     ) -> DocumentContent:
-        document = await self._document(actor, ins, document_id, now)
+        def judge(state: policy.DossierState, doc: DocumentState) -> Decision:
+            return policy.may_read_document(actor, state, doc, now)
+
+        document = await self._document(actor, ins, document_id, "read", judge, now)
 
         def decide(snapshot: Snapshot) -> Change:
             state = snapshot.state(now)
-            decision = policy.may_read_document(actor, state, document.state(), now)
+            decision = judge(state, document.state())
             change = Change(snapshot.record)
             change.log(actor, "read", decision, now, document=document_id)
             if not decision.allowed:
@@ -92,56 +99,50 @@ class DossierDocuments:
         if (
             patch.masked is None
             and patch.hidden_from_holder is None
-            and (patch.invisible_to_legal_representatives is None)
+            and patch.invisible_to_legal_representatives is None
         ):
             raise InvalidRequest(
                 "set masked, hidden_from_holder or invisible_to_legal_representatives"
             )
-        document = await self._document(actor, ins, document_id, now)
 
-        def decide(snapshot: Snapshot) -> Change:
-            state = snapshot.state(now)
-            doc = document.state()
-            change = Change(snapshot.record)
-            update: dict[str, Any] = {}
-            steps: list[tuple[str, Decision, dict[str, Any]]] = []
+        def steps(state: policy.DossierState, doc: DocumentState) -> list[Step]:
+            """Each change asked for, with the decision on it and what it sets."""
+            found: list[Step] = []
             if patch.masked is not None:
-                steps.append(
-                    (
-                        "mask" if patch.masked else "unmask",
-                        policy.may_manage(actor, state),  # MK-1, CR-8
-                        {"masked": patch.masked},
-                    )
-                )
+                action = "mask" if patch.masked else "unmask"
+                found.append((action, policy.may_manage(actor, state), {"masked": patch.masked}))
             if patch.hidden_from_holder:
-                release = policy.holder_release_at(now, self._settings.hide_release)
-                steps.append(
-                    (
-                        "hide_from_holder",
-                        policy.may_hide_from_holder(actor, state, doc, now),  # HD-1, HD-2
-                        {"hidden_from_holder_until": utc(release), "hidden_once": True},
-                    )
-                )
+                release = utc(policy.holder_release_at(now, self._settings.hide_release))
+                decision = policy.may_hide_from_holder(actor, state, doc, now)  # HD-1, HD-2
+                hidden = {"hidden_from_holder_until": release, "hidden_once": True}
+                found.append(("hide_from_holder", decision, hidden))
             elif patch.hidden_from_holder is False:
                 # HD-1: the author releases it now; a release date only ever comes closer.
-                released = {"hidden_from_holder_until": None}
-                steps.append(
-                    (
-                        "show_to_holder",
-                        policy.may_show_to_holder(actor, state, doc),
-                        released if policy.hidden_from_holder(doc, now) else {},
-                    )
+                shown = (
+                    {"hidden_from_holder_until": None}
+                    if policy.hidden_from_holder(doc, now)
+                    else {}
                 )
-            if patch.invisible_to_legal_representatives is not None:
-                flag = patch.invisible_to_legal_representatives
-                steps.append(
-                    (
-                        "mark_invisible_to_representatives" if flag else "unmark_invisible",
-                        policy.may_show_to_holder(actor, state, doc),  # the author (CR-8)
-                        {"invisible_to_legal_representatives": flag},
-                    )
+                found.append(
+                    ("show_to_holder", policy.may_show_to_holder(actor, state, doc), shown)
                 )
-            for action, decision, changes in steps:
+            flag = patch.invisible_to_legal_representatives
+            if flag is not None:
+                action = "mark_invisible_to_representatives" if flag else "unmark_invisible"
+                decision = policy.may_show_to_holder(actor, state, doc)  # the author (CR-8)
+                found.append((action, decision, {"invisible_to_legal_representatives": flag}))
+            return found
+
+        def judge(state: policy.DossierState, doc: DocumentState) -> Decision:
+            refused = [d for _, d, _ in steps(state, doc) if not d.allowed]
+            return refused[0] if refused else Decision.allow(None)
+
+        document = await self._document(actor, ins, document_id, "patch", judge, now)
+
+        def decide(snapshot: Snapshot) -> Change:
+            change = Change(snapshot.record)
+            update: dict[str, Any] = {}
+            for action, decision, changes in steps(snapshot.state(now), document.state()):
                 change.log(actor, action, decision, now, document=document_id)
                 if not decision.allowed:
                     return change.refuse(decision)
@@ -152,19 +153,29 @@ class DossierDocuments:
         await self._changes.apply(ins, decide)
 
     async def _document(
-        self, actor: Actor, ins: str, document_id: str, now: datetime
+        self,
+        actor: Actor,
+        ins: str,
+        document_id: str,
+        action: str,
+        judge: Callable[[policy.DossierState, DocumentState], Decision],
+        now: datetime,
     ) -> DocumentRecord:
-        """The document, or the caller's refusal on the dossier (logged), or not found."""
+        """The document; for one that does not exist, the caller's refusal on the route's own
+        rule (judged on a document of nobody's, and logged), else not found: an id never tells
+        a caller without a right whether it exists (RD-12), nor a legal representative whether
+        it is kept from them (RD-10)."""
         document = await self._store.document(ins, document_id)
         if document is not None:
             return document
+        nobodys = DocumentState(id=document_id, author="")
 
         def decide(snapshot: Snapshot) -> Change:
-            decision = policy.may_list(actor, snapshot.state(now), now)
+            decision = judge(snapshot.state(now), nobodys)
             change = Change(snapshot.record)
             if decision.allowed:
                 raise NotFound(NO_SUCH_DOCUMENT)
-            change.log(actor, "read", decision, now, document=document_id)
+            change.log(actor, action, decision, now, document=document_id)
             return change.refuse(decision)
 
         await self._changes.apply(ins, decide)
