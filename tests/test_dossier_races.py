@@ -14,7 +14,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +69,12 @@ class RacedStore(DossierStore):
         record: DossierRecord,
         entries: Sequence[LogEntry],
         documents: Sequence[DocumentRecord] = (),
+        drop_representation: str | None = None,
     ) -> bool:
         if self.races > 0:
             self.races -= 1
             await self._rival()
-        return await super().commit(version, record, entries, documents)
+        return await super().commit(version, record, entries, documents, drop_representation)
 
 
 def _changes(store: DossierStore, notices: Notices) -> Changes:
@@ -96,7 +97,7 @@ async def _create(changes: Changes) -> None:
     record = DossierRecord(
         ins=INS,
         holder=HOLDER.principal,
-        birth_date=date(1946, 2, 1),
+        birth_date="1946-02-01",
         consent=ConsentRecord(given_by="holder", name="Jeanne Martin", regime="express", at=at),
         created_at=at,
         log_head=GENESIS,
@@ -204,7 +205,10 @@ async def test_two_server_processes_writing_one_dossier_lose_version_checks_and_
         ins = new_ins(ADULT_BIRTH)
 
         async def device(principal: str, kind: str, url: str) -> LiaisonClient:
-            await admin.create_principal(principal, kind, f"{kind} {principal[-4:]}")
+            birth = ADULT_BIRTH if kind == "patient" else None  # ID-4: the recorded identity
+            await admin.create_principal(
+                principal, kind, f"{kind} {principal[-4:]}", birth_date=birth
+            )
             code = (await admin.enrollment_code(principal)).code
             identity = await enroll(first, principal, code, "poste")
             return await stack.enter_async_context(LiaisonClient(url, identity))

@@ -16,6 +16,8 @@ INS = "146026322000196"
 DOSSIER = redis_keys.dossier(INS)
 LOG = redis_keys.dossier_log(INS)
 DOCUMENTS = redis_keys.dossier_documents(INS)
+REPRESENTATIONS = redis_keys.representations(INS)
+TOMBSTONES = redis_keys.dossier_tombstones(INS)
 
 
 def _script(redis: Redis, name: str) -> AsyncScript:
@@ -24,10 +26,22 @@ def _script(redis: Redis, name: str) -> AsyncScript:
 
 
 async def _commit(
-    redis: Redis, version: int, state: str, entries: list[str], documents: dict[str, str]
+    redis: Redis,
+    version: int,
+    state: str,
+    entries: list[str],
+    documents: dict[str, str],
+    drop_representation: str = "",
 ) -> int:
-    keys = [DOSSIER, LOG, DOCUMENTS, *(redis_keys.dossier_document(INS, d) for d in documents)]
-    args: list[str | int] = [version, state, len(entries), *entries]
+    keys = [
+        DOSSIER,
+        LOG,
+        DOCUMENTS,
+        REPRESENTATIONS,
+        TOMBSTONES,
+        *(redis_keys.dossier_document(INS, d) for d in documents),
+    ]
+    args: list[str | int] = [version, state, drop_representation, len(entries), *entries]
     for document_id, record in documents.items():
         args += [document_id, record]
     return int(await _script(redis, "commit")(keys=keys, args=args))
@@ -69,6 +83,27 @@ async def test_commit_on_a_moved_version_writes_nothing(redis: Redis, stale: int
     assert await _commit(redis, stale, "lost", ["lost"], {"doc_lost": "L"}) == 0
     assert await _state(redis) == before
     assert await redis.get(redis_keys.dossier_document(INS, "doc_lost")) is None
+
+
+async def test_commit_removes_a_representation_with_the_entry_of_its_end(redis: Redis) -> None:
+    """DESIGN §4: a removed representation goes in the same step as the entry logging its end,
+    and only if the version holds (a decision made with it is then decided again)."""
+    await redis.hset(REPRESENTATIONS, mapping={"rep_a": "A", "rep_b": "B"})
+    await _commit(redis, 0, "s1", ["e1"], {})
+    assert await _commit(redis, 0, "lost", ["ended"], {}, drop_representation="rep_a") == 0
+    assert await redis.hkeys(REPRESENTATIONS) == [b"rep_a", b"rep_b"]
+    assert await _commit(redis, 1, "s2", ["ended"], {}, drop_representation="rep_a") == 1
+    assert await redis.hkeys(REPRESENTATIONS) == [b"rep_b"]
+    assert await redis.lrange(LOG, 0, -1) == [b"e1", b"ended"]
+
+
+async def test_a_new_dossier_moves_a_purged_ones_tombstone_aside(redis: Redis) -> None:
+    """TR-7: the first commit of a new dossier starts a new log; the tombstone is kept apart."""
+    await _commit(redis, 0, "s1", ["e1"], {})
+    assert await _purge(redis, 1, "tombstone", []) == 1
+    assert await _commit(redis, 0, "s2", ["new1"], {}) == 1
+    assert await redis.lrange(LOG, 0, -1) == [b"new1"]
+    assert await redis.lrange(TOMBSTONES, 0, -1) == [b"tombstone"]
 
 
 async def _purge(redis: Redis, version: int, tombstone: str, documents: list[str]) -> int:
