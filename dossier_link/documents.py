@@ -107,6 +107,9 @@ class DossierDocuments:
 
         def steps(state: policy.DossierState, doc: DocumentState) -> list[Step]:
             """Each change asked for, with the decision on it and what it sets."""
+            unknown = policy.may_know_of(actor, state, doc)
+            if not unknown.allowed:
+                return [("patch", unknown, {})]  # RD-10
             found: list[Step] = []
             if patch.masked is not None:
                 action = "mask" if patch.masked else "unmask"
@@ -166,6 +169,13 @@ class DossierDocuments:
         a caller without a right whether it exists (RD-12), nor a legal representative whether
         it is kept from them (RD-10)."""
         document = await self._store.document(ins, document_id)
+        if document is not None and document.invisible_to_legal_representatives:
+            # RD-10: kept from a legal representative, it is answered as one that does not
+            # exist, whatever the route (``steps`` checks again on the committed snapshot).
+            snapshot = await self._store.load(ins)
+            state = None if snapshot is None else snapshot.state(now)
+            if state is not None and not policy.may_know_of(actor, state, document.state()).allowed:
+                document = None
         if document is not None:
             return document
         nobodys = DocumentState(id=document_id, author="")

@@ -51,7 +51,8 @@ def _statement(reason: str) -> str:
     """EM-4: an emergency reason is a statement: 10 visible characters, no control character."""
     if any(unicodedata.category(c) == "Cc" for c in reason):
         raise ValueError("the reason may not contain control characters")
-    visible = sum(1 for c in reason if unicodedata.category(c)[0] not in "CZ")
+    # Letters, digits, punctuation and symbols: not spaces, format characters or lone marks.
+    visible = sum(1 for c in reason if unicodedata.category(c)[0] in "LNPS")
     if visible < MIN_REASON_VISIBLE:
         raise ValueError(f"state the reason in at least {MIN_REASON_VISIBLE} visible characters")
     return reason

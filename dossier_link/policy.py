@@ -147,6 +147,14 @@ def may_read_document(
     return decision
 
 
+def may_know_of(actor: Actor, dossier: DossierState, document: DocumentState) -> Decision:
+    """RD-10: a legal representative acts on a document kept from them as on one that does not
+    exist (any act on it, not only reading, would confirm it)."""
+    if document.invisible_to_legal_representatives and is_legal_representative(actor, dossier):
+        return Decision.deny("document_not_found")
+    return Decision.allow(None)
+
+
 def visible_documents(
     actor: Actor, dossier: DossierState | None, documents: Iterable[DocumentState], now: datetime
 ) -> list[DocumentState]:

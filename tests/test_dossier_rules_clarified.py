@@ -130,6 +130,8 @@ async def test_while_hidden_the_holder_learns_only_that_a_document_was_added(
         pytest.param("urgence", id="EM-4 under 10 visible characters"),
         pytest.param("          urgence   ", id="EM-4 padded with spaces"),
         pytest.param("patient inconscient\n", id="EM-4 a control character"),
+        pytest.param("\u200b" * 12, id="EM-4 zero-width spaces"),
+        pytest.param("a" + "\u0301" * 12, id="EM-4 combining marks on one letter"),
     ],
 )
 async def test_an_emergency_reason_is_a_statement(world: World, reason: str) -> None:

@@ -129,6 +129,10 @@ async def test_a_legal_representative_sees_nothing_of_an_invisible_document(
     assert asked.status == missing.status == 404
     absent_body, asked_body = await missing.json(), await asked.json()
     assert asked_body == absent_body
+    for body in ({"masked": True}, {"hidden_from_holder": True}):  # acting on it tells nothing
+        patched = await world.client.patch(f"{url}/{secret}", json=body, headers=parent.headers)
+        made_up = await world.client.patch(f"{url}/doc_absent", json=body, headers=parent.headers)
+        assert (patched.status, await patched.json()) == (made_up.status, await made_up.json())
     status, listing = await dossier_call(world, parent, "GET", url)
     assert secret not in [d["id"] for d in listing["documents"]]
     status, log = await dossier_call(world, parent, "GET", f"/v1/dossiers/{ins}/access-log")

@@ -23,12 +23,10 @@ async def holder(admin: AdminClient, base_url: str) -> tuple[LiaisonClient, str]
     """A patient with an enrolled device and an open dossier (express consent, CR-1)."""
     ins = new_ins(ADULT_BIRTH)
     principal = f"patient:{ins}"
-    await admin.create_principal(principal, "patient", "Mme Durand")
+    await admin.create_principal(principal, "patient", "Mme Durand", birth_date=ADULT_BIRTH)
     code = (await admin.enrollment_code(principal)).code
     client = LiaisonClient(base_url, await enroll(base_url, principal, code, "téléphone"))
-    await client.dossiers.create(
-        ins, ADULT_BIRTH, ConsentRequest(given_by="holder", name="Mme Durand")
-    )
+    await client.dossiers.create(ins, consent=ConsentRequest(given_by="holder", name="Mme Durand"))
     return client, ins
 
 
@@ -66,7 +64,8 @@ async def test_w1_a_linked_message_is_attached_or_refused_and_the_sender_sees_wh
         await expect(reader.locator("tr", has_text="Distribué le")).to_have_count(1)
         await web.screenshot(screenshots / "dossier-outcome.png")
 
-        # W-1: a dossier that does not exist refuses the document; the message still goes.
+        # W-1: a dossier that does not exist refuses the document; the message still goes. The
+        # sender has no right on it, so it hears what it would hear of a real one (RD-12).
         unknown = new_ins(ADULT_BIRTH)
         result = await web.send(
             [("Bruno", cardio)],
@@ -75,7 +74,7 @@ async def test_w1_a_linked_message_is_attached_or_refused_and_the_sender_sees_wh
             dossier={"ins": unknown, "title": "Note"},
         )
         await expect(result.locator('[data-outcome="refused"]')).to_contain_text(
-            "aucun DMP ouvert pour cet INS"
+            "vous n'avez pas d'autorisation d'écriture sur ce dossier"
         )
         [message] = await received(bruno, ReceivedMessage)
         assert message.subject == "Sans dossier"
