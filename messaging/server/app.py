@@ -91,8 +91,8 @@ async def _purge_after(dossiers: DossierService, interval: float) -> None:
     reached their end (DESIGN §4). Every process may run it: the purge of one dossier is one
     versioned script, so two processes never purge twice."""
     await asyncio.sleep(interval)
-    await dossiers.purge_due(now())
     await dossiers.representations.log_due_ends(now())
+    await dossiers.purge_due(now())
 
 
 def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.Application:
