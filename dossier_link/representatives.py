@@ -20,10 +20,10 @@ from dossier_link.policy import Decision
 from dossier_link.store import Snapshot
 from messaging.errors import InvalidRequest, NotFound
 from messaging.identifiers import InvalidIns, validate_ins
+from messaging.representation_store import RepresentationStore
 from messaging.representations import (
     CreateRepresentationRequest,
     Representation,
-    RepresentationStore,
     new_representation_id,
 )
 from messaging.timeutil import parse_utc, utc
@@ -39,10 +39,6 @@ class DossierRepresentations:
         self._changes = changes
         self._store = store
         self._identities = identities
-
-    @property
-    def store(self) -> RepresentationStore:
-        return self._store
 
     async def record(self, request: CreateRepresentationRequest, now: datetime) -> Representation:
         try:

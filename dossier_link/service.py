@@ -43,7 +43,7 @@ from dossier_link.summary import summary_of
 from dossier_link.traces import DossierTraces
 from messaging import crypto
 from messaging.errors import NotFound
-from messaging.representations import RepresentationStore
+from messaging.representation_store import RepresentationStore
 from messaging.timeutil import parse_utc, utc
 
 V = TypeVar("V")

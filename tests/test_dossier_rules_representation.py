@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from messaging import redis_keys
 from messaging.redis_link import RedisLink
-from messaging.representations import RepresentationStore
+from messaging.representation_store import RepresentationStore
 from messaging.settings import Settings
 from messaging.timeutil import utc
 from tests.conftest import ADMIN_TOKEN

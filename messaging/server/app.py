@@ -31,7 +31,7 @@ from messaging.dossier_bridge import (
 )
 from messaging.mailbox import Mailbox, QueueLimits
 from messaging.models import ServerInfo
-from messaging.representations import RepresentationStore
+from messaging.representation_store import RepresentationStore
 from messaging.scripts import Scripts
 from messaging.server import openapi, stream, webapp
 from messaging.server.appkeys import (
