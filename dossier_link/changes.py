@@ -15,7 +15,8 @@ from dossier_link.access_log import GENESIS, chained
 from dossier_link.checkpoints import CheckpointSigner
 from dossier_link.consent import Regime
 from dossier_link.errors import DossierBusy, DossierNotFound, refusal
-from dossier_link.models import ConsentRecord, DocumentRecord, DossierRecord, LogEntry
+from dossier_link.log_models import LogEntry
+from dossier_link.models import ConsentRecord, DocumentRecord, DossierRecord
 from dossier_link.policy import Actor, Decision, DossierState, notify_after
 from dossier_link.store import DossierStore, Snapshot
 from messaging.errors import LiaisonError

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from dossier_link.models import LogCheckpoint
+from dossier_link.log_models import LogCheckpoint
 from messaging import crypto
 from messaging.timeutil import utc
 

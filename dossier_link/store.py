@@ -14,7 +14,8 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
-from dossier_link.models import DocumentRecord, DossierRecord, LogEntry
+from dossier_link.log_models import LogEntry
+from dossier_link.models import DocumentRecord, DossierRecord
 from dossier_link.state import DossierState
 from messaging import redis_keys
 from messaging.redis_link import RedisLink

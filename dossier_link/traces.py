@@ -20,7 +20,8 @@ from dossier_link.access_log import verify_chain
 from dossier_link.changes import Change, Changes, tell_holder
 from dossier_link.checkpoints import CheckpointSigner
 from dossier_link.errors import DossierNotFound
-from dossier_link.models import AccessLog, DocumentRecord, LogEntry
+from dossier_link.log_models import AccessLog, LogEntry
+from dossier_link.models import DocumentRecord
 from dossier_link.policy import Actor, DossierState
 from dossier_link.standing import is_legal_representative
 from dossier_link.store import DossierStore, Snapshot

@@ -25,7 +25,8 @@ from dossier_link.access_log import GENESIS, verify_chain
 from dossier_link.changes import MAX_ATTEMPTS, Change, Changes
 from dossier_link.checkpoints import CheckpointSigner
 from dossier_link.errors import DossierBusy
-from dossier_link.models import ConsentRecord, DocumentRecord, DossierRecord, LogEntry
+from dossier_link.log_models import LogEntry
+from dossier_link.models import ConsentRecord, DocumentRecord, DossierRecord
 from dossier_link.policy import Actor, Decision
 from dossier_link.store import DossierStore, Snapshot
 from messaging import crypto

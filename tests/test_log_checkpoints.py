@@ -17,7 +17,7 @@ from aiohttp.web import Application, Request
 from redis.asyncio import Redis
 
 from dossier_link.access_log import entry_hash
-from dossier_link.models import LogCheckpoint
+from dossier_link.log_models import LogCheckpoint
 from messaging import crypto, redis_keys
 from messaging.cli import main
 from messaging.client import (

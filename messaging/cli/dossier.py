@@ -85,6 +85,12 @@ def _show_summary(args: argparse.Namespace, summary: DossierSummary, headline: s
         rows.append(("emergency", "opposed" if summary.emergency_opposed else "allowed"))
     rows += [("grant", f"{g.professional} {g.level} ({g.basis})") for g in summary.grants or []]
     rows += [("banned", professional) for professional in summary.bans or []]
+    rows += [  # TR-4, EM-4: each open emergency access, with the id that ends it
+        ("emergency access", f"{e.id} {e.professional} until {e.expires_at}: {e.reason}")
+        for e in summary.emergencies or []
+    ]
+    if summary.consent is not None and summary.consent.get("collected_by"):
+        rows.append(("collected by", str(summary.consent["collected_by"])))
     print(common.fields(rows))
     return 0
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dossier_link.access_log import ChainCheck
-from dossier_link.models import LogCheckpoint
+from dossier_link.log_models import LogCheckpoint
 from messaging import client, crypto
 from messaging.cli import _common as common
 

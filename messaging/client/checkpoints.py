@@ -23,7 +23,7 @@ from typing import Final, Literal
 
 from pydantic import Field, ValidationError
 
-from dossier_link.models import LogCheckpoint
+from dossier_link.log_models import LogCheckpoint
 from messaging import models
 from messaging.client.errors import SdkError, VerificationError
 from messaging.client.identity import write_private

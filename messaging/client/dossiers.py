@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError
 
 from dossier_link.access_log import ChainCheck
+from dossier_link.log_models import AccessLog, LogCheckpoint
 from dossier_link.models import (
-    AccessLog,
     BanRequest,
     CloseRequest,
     ConsentRequest,
@@ -33,7 +33,6 @@ from dossier_link.models import (
     EmergencyAccessResponse,
     EmergencyOppositionRequest,
     GrantRequest,
-    LogCheckpoint,
     MedecinTraitantRequest,
     ObjectionRequest,
 )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from dossier_link.access_log import ChainCheck, entry_hash, verify_chain
-from dossier_link.models import LogCheckpoint
+from dossier_link.log_models import LogCheckpoint
 from messaging import crypto
 
 Scope = Literal["all", "own"]

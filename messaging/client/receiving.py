@@ -17,7 +17,7 @@ from typing import Any, Final
 import aiohttp
 from pydantic import ValidationError
 
-from dossier_link.models import LogCheckpoint
+from dossier_link.log_models import LogCheckpoint
 from messaging import crypto, models
 from messaging.client.checkpoints import CheckpointStore
 from messaging.client.content import SignedEnvelope

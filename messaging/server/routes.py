@@ -9,6 +9,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel
 
+from dossier_link import log_models
 from dossier_link import models as dossier_models
 from messaging import models, representations
 from messaging.server import admin, devices, directory, dossiers, messages, ops, stream
@@ -321,7 +322,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/dossiers/{ins}/access-log",
         dossiers.access_log,
         "The hash-chained access log",
-        response=dossier_models.AccessLog,
+        response=log_models.AccessLog,
     ),
     Route(
         "POST",
