@@ -39,6 +39,9 @@ from tests.dossiers import (
 from tests.processes import ServerProcess
 from tests.support import World
 
+ALSO_ON_CLUSTER = True
+"""The representation keys span three tags (holder, representative, id): run on a cluster too."""
+
 UNVERIFIED = (403, "representation_unverified")
 
 
@@ -219,8 +222,8 @@ async def test_a_protection_person_acts_until_valid_until(
 
 
 @pytest.fixture
-def second_server(redis_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(redis_url, tmp_path / "second", ADMIN_TOKEN)
+def second_server(redis_url: str, redis_mode: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(redis_url, tmp_path / "second", ADMIN_TOKEN, redis_mode=redis_mode)
     process.start()
     try:
         yield process
