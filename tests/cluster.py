@@ -133,6 +133,17 @@ class LocalCluster:
                     return next(n for n in self.nodes if n.port == port)
         raise LookupError(f"no node serves slot {slot}")
 
+    def replica_of(self, primary: RedisServer) -> RedisServer:
+        with self.client(primary) as conn:
+            [[_host, port, _offset], *_] = conn.execute_command("ROLE")[2]
+        return next(n for n in self.nodes if n.port == int(port))
+
+    def calls(self, node: RedisServer, command: str) -> int:
+        """How many times ``node`` ran ``command`` (``INFO commandstats``)."""
+        with self.client(node) as conn:
+            stats = conn.info("commandstats").get(f"cmdstat_{command.lower()}", {})
+        return int(stats.get("calls", 0))
+
     def flush(self) -> None:
         for node in self.primaries():
             with self.client(node) as conn:
