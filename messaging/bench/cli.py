@@ -70,6 +70,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="with --url: its Redis, for Redis figures and the baseline (else a private one)",
     )
     target.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="with --redis-url: it names a node of a Redis Cluster (figures sum its nodes)",
+    )
+    target.add_argument(
         "--server-pid", type=int, metavar="PID", help="with --url: server pid, for its CPU/RSS"
     )
     target.add_argument(
@@ -176,6 +181,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         "url": args.url,
         "admin_token": admin_token if args.url else None,
         "redis_url": args.redis_url,
+        "redis_cluster": args.redis_cluster,
         "server_pid": args.server_pid,
         "workers": args.workers,
         "appendfsync": args.appendfsync,

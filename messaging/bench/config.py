@@ -55,6 +55,8 @@ class BenchConfig:
     url: str | None = None
     admin_token: str | None = None
     redis_url: str | None = None
+    redis_cluster: bool = False
+    """``redis_url`` names a node of a Redis Cluster: Redis figures sum over its nodes."""
     server_pid: int | None = None
     workers: int = 1
     appendfsync: str = "everysec"
@@ -105,6 +107,11 @@ class BenchConfig:
             (self.sockets >= 1, "--sockets must be at least 1"),
             (self.batch >= 1, "--batch must be at least 1"),
             (self.url is None or self.admin_token is not None, "--url needs --admin-token"),
+            (
+                not self.redis_cluster
+                or (self.redis_url is not None and self.mode != "queue-depth"),
+                "--redis-cluster needs --redis-url, in load or sockets mode",
+            ),
             (
                 self.appendfsync in ("always", "everysec", "no"),
                 "--appendfsync is always, everysec or no",

@@ -20,10 +20,9 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-import redis
-
+from messaging.bench import redis_nodes
 from messaging.bench.config import BenchConfig
 from messaging.redis_server import RedisServer, pick_free_port
 
@@ -44,18 +43,13 @@ class Endpoint:
     """Known when self-started or given with ``--redis-url``: then Redis figures are reported."""
     server_pid: int | None
     """Root of the server's process tree; None for a remote server without ``--server-pid``."""
-    redis_pid: int | None
+    redis_pids: tuple[int, ...]
+    """Local Redis processes, for their CPU: one server, or every node of a cluster."""
+    replica_pids: tuple[int, ...]
+    """Those of ``redis_pids`` that are replicas (their CPU is also reported apart)."""
+    redis_cluster: bool
     self_started: bool
     data_dir: Path | None
-
-
-def redis_info(url: str, section: str) -> dict[str, Any]:
-    client = redis.Redis.from_url(url)
-    try:
-        info: dict[str, Any] = client.info(section)
-        return info
-    finally:
-        client.close()
 
 
 def wait_ready(url: str, path: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -117,8 +111,8 @@ def private_redis(data_dir: Path, appendfsync: str) -> Iterator[tuple[str, int |
     server = RedisServer(data_dir, appendfsync=appendfsync)
     server.start()
     try:
-        pid = redis_info(server.url, "server").get("process_id")
-        yield server.url, int(pid) if pid is not None else None
+        pids = redis_nodes.process_ids(server.url, cluster=False)
+        yield server.url, pids[0] if pids else None
     finally:
         server.stop()
 
@@ -137,17 +131,23 @@ def deployment(config: BenchConfig, *, queue_quota: int | None = None) -> Iterat
     """The target of the run: ``--url`` as given, else a fresh Redis + ``liaison serve``."""
     if config.url is not None:
         assert config.admin_token is not None  # BenchConfig checks the pair
-        redis_pid = None
-        if config.redis_url is not None:
-            pid = redis_info(config.redis_url, "server").get("process_id")
-            # A remote Redis's pid means nothing here: only read /proc for a local one.
-            redis_pid = int(pid) if pid is not None and _is_local(config.redis_url) else None
+        redis_pids: tuple[int, ...] = ()
+        replica_pids: tuple[int, ...] = ()
+        # A remote Redis's pid means nothing here: only read /proc for a local one.
+        if config.redis_url is not None and _is_local(config.redis_url):
+            cluster = config.redis_cluster
+            redis_pids = redis_nodes.process_ids(config.redis_url, cluster=cluster)
+            replica_pids = redis_nodes.process_ids(
+                config.redis_url, cluster=cluster, replicas_only=True
+            )
         yield Endpoint(
             config.url.rstrip("/"),
             config.admin_token,
             config.redis_url,
             config.server_pid,
-            redis_pid,
+            redis_pids,
+            replica_pids,
+            config.redis_cluster,
             self_started=False,
             data_dir=None,
         )
@@ -173,7 +173,8 @@ def deployment(config: BenchConfig, *, queue_quota: int | None = None) -> Iterat
         try:
             url = f"http://{HOST}:{port}"
             wait_ready(url, "/readyz", server.process, server.log)
-            yield Endpoint(url, admin_token, redis_url, server.pid, redis_pid, True, root)
+            pids = () if redis_pid is None else (redis_pid,)
+            yield Endpoint(url, admin_token, redis_url, server.pid, pids, (), False, True, root)
         finally:
             server.stop()
 

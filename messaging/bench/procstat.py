@@ -58,10 +58,16 @@ class TreeSample:
     ticks: dict[int, int]
 
     @classmethod
-    def take(cls, root: int | None) -> TreeSample:
-        if root is None:
-            return cls({})
-        return cls({pid: cpu_ticks(pid) for pid in process_tree(root)})
+    def take(cls, *roots: int | None) -> TreeSample:
+        """The CPU of ``roots`` and their descendants (none for a root that is None)."""
+        return cls(
+            {
+                pid: cpu_ticks(pid)
+                for root in roots
+                if root is not None
+                for pid in process_tree(root)
+            }
+        )
 
     def seconds_since(self, earlier: TreeSample) -> float:
         total = sum(t - earlier.ticks.get(pid, 0) for pid, t in self.ticks.items())

@@ -26,10 +26,10 @@ import aiohttp
 from redis.asyncio import Redis
 
 from messaging import redis_keys
-from messaging.bench import queue_depth, sockets
+from messaging.bench import queue_depth, redis_nodes, sockets
 from messaging.bench.baseline import BaselineServer
 from messaging.bench.config import BenchConfig
-from messaging.bench.deployment import Endpoint, deployment, private_redis, redis_info, scratch_dir
+from messaging.bench.deployment import Endpoint, deployment, private_redis, scratch_dir
 from messaging.bench.histogram import write_histogram
 from messaging.bench.population import Population, create_population
 from messaging.bench.procstat import (
@@ -74,9 +74,10 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         if config.mode == "load":
             baseline_redis: tuple[str, int | None] | None = None
             if config.baseline:
+                # The baseline writes with a plain client: on a cluster it gets its own Redis.
                 baseline_redis = (
-                    (endpoint.redis_url, endpoint.redis_pid)
-                    if endpoint.redis_url is not None
+                    (endpoint.redis_url, next(iter(endpoint.redis_pids), None))
+                    if endpoint.redis_url is not None and not endpoint.redis_cluster
                     else stack.enter_context(private_redis(workdir / "redis", config.appendfsync))
                 )
             body = asyncio.run(run_load(config, endpoint, workdir, baseline_redis))
@@ -87,7 +88,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
             body = asyncio.run(queue_depth.run_queue_depth(config, endpoint))
         redis_version = None
         if endpoint.redis_url is not None:
-            redis_version = str(redis_info(endpoint.redis_url, "server").get("redis_version"))
+            redis_version = redis_nodes.version(endpoint.redis_url, cluster=endpoint.redis_cluster)
         server_version = _server_version(endpoint.url)
     report: dict[str, Any] = {
         "mode": config.mode,
@@ -99,7 +100,8 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
             "self_started": endpoint.self_started,
             "workers": config.workers if endpoint.self_started else None,
             "server_pid": endpoint.server_pid,
-            "redis_pid": endpoint.redis_pid,
+            "redis_pids": list(endpoint.redis_pids),
+            "redis_cluster": endpoint.redis_cluster,
         },
         "versions": versions(redis_version, server_version),
         **body,
@@ -191,6 +193,7 @@ async def _baseline_phase(
     stage: Stage, workdir: Path, redis: tuple[str, int | None], seed: int
 ) -> dict[str, Any]:
     redis_url, redis_pid = redis
+    redis_pids = () if redis_pid is None else (redis_pid,)
     sign_keys = stage.population.sign_keys()
     config = stage.config
     server = await asyncio.to_thread(BaselineServer, redis_url, sign_keys, workdir, config.workers)
@@ -203,7 +206,7 @@ async def _baseline_phase(
             seed + 1,
             server.url,
             server.pid,
-            redis_pid,
+            redis_pids,
             redis_url,
         )
     finally:
@@ -233,13 +236,13 @@ async def run_phase(
     seed: int,
     url: str | None = None,
     server_pid: int | None = None,
-    redis_pid: int | None = None,
+    redis_pids: tuple[int, ...] = (),
     redis_url_of_baseline: str | None = None,
 ) -> tuple[dict[str, Any], list[int]]:
     config, population = stage.config, stage.population
     if target == "liaison":
         endpoint = stage.endpoint
-        url, server_pid, redis_pid = endpoint.url, endpoint.server_pid, endpoint.redis_pid
+        url, server_pid, redis_pids = endpoint.url, endpoint.server_pid, endpoint.redis_pids
     assert url is not None
     procs = config.client_procs
     load = Load(
@@ -276,8 +279,15 @@ async def run_phase(
         window = Window.after(config.warmup, config.window)
         received = stage.receivers.begin(window) if target == "liaison" else None
         finished = asyncio.Event()
-        redis_url = stage.endpoint.redis_url if target == "liaison" else redis_url_of_baseline
-        meter = asyncio.create_task(_meter(window, finished, server_pid, redis_pid, redis_url))
+        replica_pids: tuple[int, ...] = ()
+        if target == "liaison":
+            redis_url, cluster = stage.endpoint.redis_url, stage.endpoint.redis_cluster
+            replica_pids = stage.endpoint.replica_pids
+        else:
+            redis_url, cluster = redis_url_of_baseline, False
+        meter = asyncio.create_task(
+            _meter(window, finished, server_pid, (redis_pids, replica_pids), redis_url, cluster)
+        )
         shown = enabled(config.progress)
         total = config.warmup + config.window
 
@@ -333,47 +343,49 @@ async def _meter(
     window: Window,
     finished: asyncio.Event,
     server_pid: int | None,
-    redis_pid: int | None,
+    redis_pids: tuple[tuple[int, ...], tuple[int, ...]],
     redis_url: str | None,
+    cluster: bool,
 ) -> tuple[float, dict[str, float | None], dict[str, int]]:
     """CPU of the server tree, of Redis, of this process and of the whole machine over the
     measured window, and the Redis commands run in it (``INFO commandstats``)."""
     await asyncio.sleep(max(window.start_ns - time.time_ns(), 0) / 1e9)
     begin = time.monotonic()
-    server0, redis0 = TreeSample.take(server_pid), TreeSample.take(redis_pid)
+    every, replicas = redis_pids
+    server0, redis0 = TreeSample.take(server_pid), TreeSample.take(*every)
+    replicas0 = TreeSample.take(*replicas)
     client0, machine0 = own_cpu_seconds(), machine_busy_seconds()
-    calls0 = await _command_calls(redis_url)
+    calls0 = await _command_calls(redis_url, cluster)
     await finished.wait()
     client, machine = own_cpu_seconds() - client0, machine_busy_seconds() - machine0
     server = TreeSample.take(server_pid).seconds_since(server0)
-    redis = TreeSample.take(redis_pid).seconds_since(redis0)
+    redis = TreeSample.take(*every).seconds_since(redis0)
+    on_replicas = TreeSample.take(*replicas).seconds_since(replicas0)
     elapsed = time.monotonic() - begin
-    calls1 = await _command_calls(redis_url)
-    # Minus the two INFO calls of this very measurement.
+    calls1 = await _command_calls(redis_url, cluster)
     calls = {name: n - calls0.get(name, 0) for name, n in calls1.items()}
-    calls["info"] = calls.get("info", 0) - 1
+    # Minus the first INFO of this very measurement, on each node asked.
+    calls["info"] = calls.get("info", 0) - (
+        await asyncio.to_thread(redis_nodes.node_count, redis_url, cluster=cluster)
+        if redis_url is not None
+        else 0
+    )
     return (
         elapsed,
         {
             "client": client,
             "server": server if server_pid is not None else None,
-            "redis": redis if redis_pid is not None else None,
+            "redis": redis if every else None,
+            # Included in "redis": what a cluster's replicas spent applying the writes.
+            **({"redis_replicas": on_replicas} if replicas else {}),
             "machine": machine,
         },
         calls,
     )
 
 
-async def _command_calls(redis_url: str | None) -> dict[str, int]:
+async def _command_calls(redis_url: str | None, cluster: bool) -> dict[str, int]:
     if redis_url is None:
         return {}
-    redis = Redis.from_url(redis_url)
-    try:
-        info = await redis.info("commandstats")
-    finally:
-        await redis.aclose()
-    return {
-        name.removeprefix("cmdstat_"): int(value["calls"])
-        for name, value in info.items()
-        if isinstance(value, dict)
-    }
+    return await asyncio.to_thread(redis_nodes.command_calls, redis_url, cluster=cluster)
+

@@ -16,8 +16,8 @@ from collections import Counter
 from typing import Any
 
 import aiohttp
-from redis.asyncio import Redis
 
+from messaging.bench import redis_nodes
 from messaging.bench.config import BenchConfig
 from messaging.bench.deployment import Endpoint
 from messaging.bench.modes import (
@@ -47,16 +47,12 @@ from messaging.client import AdminClient
 OPEN_CONCURRENCY = SETUP_CONCURRENCY
 
 
-async def _connected_clients(redis_url: str | None) -> int | None:
-    if redis_url is None:
+async def _connected_clients(endpoint: Endpoint) -> int | None:
+    if endpoint.redis_url is None:
         return None
-    redis = Redis.from_url(redis_url)
-    try:
-        info = await redis.info("clients")
-        # Minus this very connection, which exists only to ask.
-        return int(info["connected_clients"]) - 1
-    finally:
-        await redis.aclose()
+    return await asyncio.to_thread(
+        redis_nodes.connected_clients, endpoint.redis_url, cluster=endpoint.redis_cluster
+    )
 
 
 async def _footprint(endpoint: Endpoint) -> dict[str, Any]:
@@ -64,7 +60,7 @@ async def _footprint(endpoint: Endpoint) -> dict[str, Any]:
     return {
         "server_rss_kib": sum(server.values()) if server else None,
         "server_rss_kib_by_pid": {str(pid): kib for pid, kib in server.items()},
-        "redis_connected_clients": await _connected_clients(endpoint.redis_url),
+        "redis_connected_clients": await _connected_clients(endpoint),
         "bench_rss_kib": rss_kib(os.getpid()),
     }
 
