@@ -8,19 +8,19 @@ machine's own Redis. The binary is the one on ``PATH``, else the one bundled in 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib.util
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from messaging.lifetime import exit_with_parent
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0
@@ -99,20 +99,6 @@ def pinned_binary(data_dir: Path) -> str:
     binary = str(Path(find_redis_binary()).absolute())
     pin.write_text(binary + "\n", encoding="utf-8")
     return binary
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _stop_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the owner dies, even by SIGKILL.
-
-    Otherwise a killed ``liaison serve`` would leave its Redis running on the data directory,
-    and the next start would put a second Redis on the same AOF. SIGTERM lets Redis flush the
-    AOF before it exits. Linux only; elsewhere the owner's own shutdown is all there is.
-    """
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def pick_free_port() -> int:
@@ -261,7 +247,9 @@ class RedisServer:
                     # Keeps a terminal's Ctrl-C from reaching Redis directly: the owner stops
                     # it after draining its own clients.
                     start_new_session=True,
-                    preexec_fn=_stop_with_parent,
+                    # A killed ``liaison serve`` must not leave its Redis running on the data
+                    # directory: the next start would put a second Redis on the same AOF.
+                    preexec_fn=exit_with_parent,
                 )
             except OSError as exc:
                 raise RedisBinaryNotFound(f"cannot run {self.binary}: {exc}") from exc

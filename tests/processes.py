@@ -55,6 +55,35 @@ class ServerProcess:
         self.stop()
 
     @property
+    def pid(self) -> int:
+        """The ``liaison serve`` process (the master, with several workers)."""
+        if self._process is None:
+            raise RuntimeError("not started")
+        return self._process.pid
+
+    def workers_pids(self) -> set[int]:
+        """The master's worker processes (children started by multiprocessing's spawn)."""
+        found = set()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue  # it ended meanwhile
+            parent = int(stat.rpartition(")")[2].split()[1])
+            if parent == self.pid and b"spawn_main" in command:
+                found.add(int(entry.name))
+        return found
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to end; its exit status."""
+        if self._process is None:
+            raise RuntimeError("not started")
+        return self._process.wait(timeout)
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -80,9 +109,9 @@ class ServerProcess:
                 time.sleep(0.05)
         raise RuntimeError(f"server did not become ready: {self.log_tail()}")
 
-    def log_tail(self) -> str:
+    def log_tail(self, size: int = 2000) -> str:
         path = self.data_dir / "server.log"
-        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+        return path.read_text(errors="replace")[-size:] if path.exists() else ""
 
     def kill(self) -> None:
         """SIGKILL the whole process group: a crash, with no chance to clean up."""

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import mimetypes
+import os
 import sys
 from pathlib import Path
 from typing import get_args
@@ -69,6 +70,23 @@ def _warn_invalid(event: client.InvalidEvent, acked: bool) -> None:
         ),
         file=sys.stderr,
     )
+
+
+def _workers(value: str) -> int:
+    """``--workers``: a positive count, or ``auto`` for the cores this process may use."""
+    if value == "auto":
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a number nor 'auto'") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError("at least 1 worker")
+    return count
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -283,7 +301,13 @@ def register(commands: common.Subcommands) -> common.Subcommands:
     )
     serve.add_argument("--host", help="listen address (default: LIAISON_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: LIAISON_PORT or 8080)")
-    serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="server processes, or 'auto' for one per core (default 1); with several, a master "
+        "restarts any that dies",
+    )
 
     admin = common.command(commands, "admin", "operator commands (need the operator token)")
     admin_commands = admin.add_subparsers(dest="admin_command", metavar="COMMAND", required=True)

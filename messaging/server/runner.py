@@ -1,7 +1,8 @@
 """``liaison serve``: the embedded Redis when none is configured, then one or more workers.
 
 Workers are separate processes sharing one port (SO_REUSEPORT), so a deployment uses every core;
-none of them keeps state another needs (DESIGN §7).
+none of them keeps state another needs (DESIGN §7). With several, the master supervises them
+(``messaging.server.supervisor``).
 """
 
 from __future__ import annotations
@@ -10,16 +11,20 @@ import contextlib
 import fcntl
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 from collections.abc import Iterator
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
 
 from aiohttp import web
 
+from messaging.lifetime import exit_with_parent
 from messaging.redis_server import RedisServer, pinned_binary
 from messaging.server.app import create_app
+from messaging.server.supervisor import Supervisor
 from messaging.server_keys import ADMIN_TOKEN_FILE, load_or_create
 from messaging.settings import Settings
 from messaging.web import AssetsMissing, ensure_installed
@@ -71,6 +76,11 @@ def _redis_for(settings: Settings) -> Iterator[Settings]:
             server.stop()
 
 
+SHUTDOWN_TIMEOUT = 1.0
+"""Seconds a request still running at shutdown is given; long polls and sockets are answered at
+once (``WakeHub.shutdown``), so that SIGTERM ends the process within two seconds."""
+
+
 def _run_worker(settings: Settings, reuse_port: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     web.run_app(
@@ -80,7 +90,7 @@ def _run_worker(settings: Settings, reuse_port: bool) -> None:
         reuse_port=reuse_port,
         print=None,
         access_log=None,
-        shutdown_timeout=5,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
     )
 
 
@@ -122,20 +132,19 @@ def serve(settings: Settings, workers: int = 1) -> None:
     print("liaison: stopped", file=sys.stderr, flush=True)
 
 
+def _worker_main(settings: Settings, master: int) -> None:
+    exit_with_parent(master)  # never an orphan serving on the port after the master died
+    _run_worker(settings, reuse_port=True)
+
+
 def _run_workers(settings: Settings, workers: int) -> None:
     context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(target=_run_worker, args=(settings, True), name=f"liaison-worker-{n}")
-        for n in range(workers)
-    ]
-    for process in processes:
+
+    def start(number: int) -> BaseProcess:
+        process = context.Process(
+            target=_worker_main, args=(settings, os.getpid()), name=f"liaison-worker-{number}"
+        )
         process.start()
-    try:
-        for process in processes:
-            process.join()
-    finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(10)
+        return process
+
+    Supervisor(start, workers).run()

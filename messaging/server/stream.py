@@ -31,6 +31,7 @@ from messaging.wakeup import End, Listener
 log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT = 5.0
+CLOSE_TIMEOUT = 1.0
 _ENDS = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
 BATCH = 100
 
@@ -132,7 +133,9 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     token = bearer(request.headers.get("Authorization"))
     # With a header, a bad token is refused before the upgrade, as a problem document.
     who = await app[AUTH].authenticate(token) if token is not None else None
-    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=256 * 1024)
+    # The closing handshake waits at most CLOSE_TIMEOUT for the client's reply (aiohttp's
+    # default is 10 s): a silent client must not hold up a shutdown.
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=256 * 1024, timeout=CLOSE_TIMEOUT)
     await ws.prepare(request)
     close = await _closed_on_failure(_serve(ws, app, who))
     if close is not None:
