@@ -388,4 +388,3 @@ async def _command_calls(redis_url: str | None, cluster: bool) -> dict[str, int]
     if redis_url is None:
         return {}
     return await asyncio.to_thread(redis_nodes.command_calls, redis_url, cluster=cluster)
-
