@@ -20,11 +20,17 @@ from typing import Any, Final
 # Problem codes (docs/protocol.md, "Encodings").
 INVALID_ENCODING: Final = "invalid_encoding"
 INVALID_JSON: Final = "invalid_request"
+JSON_TOO_LARGE: Final = "invalid_json"
+"""A document nested deeper, or holding more values, than the reader accepts."""
 UNPAIRED_SURROGATE: Final = "unpaired_surrogate"
 DUPLICATE_MEMBER: Final = "duplicate_member"
 NON_CANONICAL: Final = "non_canonical"
 
 MAX_SAFE_INTEGER: Final = 2**53 - 1
+
+MAX_DEPTH: Final = 32
+"""Nesting a reader accepts by default: the protocol's documents nest 5 deep at most, and
+Python's parser (like every recursive walk after it) would hit its recursion limit near 1000."""
 
 
 class EncodingError(ValueError):
@@ -130,8 +136,11 @@ _LOCATING = json.JSONDecoder(
 )
 
 
-def loads(data: bytes | str) -> Any:
+def loads(data: bytes | str, max_depth: int = MAX_DEPTH, max_values: int | None = None) -> Any:
     """Read one JSON document under I-JSON's rules (RFC 7493) or raise ``EncodingError``.
+
+    The document's shape is checked first (``check_shape``): at most ``max_depth`` nested
+    arrays and objects, at most ``max_values`` values (None: no bound), else ``invalid_json``.
 
     Bytes must be UTF-8 (RFC 3629, no surrogate or overlong forms) without a byte-order mark;
     member names are unique within an object; strings are Unicode scalar values (an escaped
@@ -152,6 +161,7 @@ def loads(data: bytes | str) -> Any:
         suspect = _SURROGATE.search(text) is not None or _SURROGATE_ESCAPE.search(text) is not None
     if text.startswith("\ufeff"):  # UTF-8's byte-order mark, once decoded
         raise EncodingError(INVALID_ENCODING, "the document starts with a byte-order mark", None)
+    check_shape(text, max_depth, max_values)
     try:
         value = _FAST.decode(text)
     except _Suspect:
@@ -163,6 +173,48 @@ def loads(data: bytes | str) -> Any:
     if suspect:
         _locate(value, ())
     return value
+
+
+# A string from its opening quote to its closing one, or to the end of an unterminated one: every
+# match attempt starts on a quote and succeeds, so one substitution pass is linear in the text.
+_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_STRUCTURE = re.compile(r"[^\[\]{}]+")
+_EMPTY_CONTAINER = re.compile(r"\[\s*\]|\{\s*\}")
+
+
+def check_shape(text: str, max_depth: int, max_values: int | None) -> None:
+    """Refuse (``invalid_json``) a document nested deeper than ``max_depth`` or holding more
+    than ``max_values`` values (every array element, member value and the root), before any
+    parser recurses into it.
+
+    Counting characters costs a fraction of a millisecond per MiB, and bounds both from above
+    (each nesting level opens a bracket; each value after the first in its container follows
+    a comma): protocol documents, with a handful of brackets, stop there. Only a document with
+    more brackets or commas than allowed is measured exactly, with its strings taken out.
+    """
+    opens = text.count("[") + text.count("{")
+    commas = text.count(",")
+    if opens <= max_depth and (max_values is None or 1 + commas + opens <= max_values):
+        return
+    bare = _STRING.sub("", text)
+    structure = _NOT_STRUCTURE.sub("", bare)
+    if max_values is not None:
+        containers = len(structure) // 2
+        values = 1 + bare.count(",") + containers - len(_EMPTY_CONTAINER.findall(bare))
+        if values > max_values:
+            raise EncodingError(
+                JSON_TOO_LARGE, f"the document holds more than {max_values} values", None
+            )
+    depth = 0
+    for char in structure:
+        if char in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise EncodingError(
+                    JSON_TOO_LARGE, f"the document nests deeper than {max_depth} levels", None
+                )
+        else:
+            depth -= 1
 
 
 def _locate(value: Any, path: tuple[str | int, ...]) -> None:

@@ -57,6 +57,11 @@ class InvalidEncoding(EncodingRefused):
     title = "The body is not UTF-8 without a byte-order mark"
 
 
+class JsonTooLarge(EncodingRefused):
+    code = canonical.JSON_TOO_LARGE
+    title = "The JSON document is nested too deeply or holds too many values"
+
+
 class UnpairedSurrogate(EncodingRefused):
     code = canonical.UNPAIRED_SURROGATE
     title = "A string is not a sequence of Unicode scalar values"
@@ -81,6 +86,7 @@ _REFUSALS: dict[str, type[EncodingRefused]] = {
     kind.code: kind
     for kind in (
         InvalidEncoding,
+        JsonTooLarge,
         UnpairedSurrogate,
         DuplicateMember,
         NonCanonical,
@@ -187,6 +193,11 @@ class PayloadTooLarge(LiaisonError):
     status = 413
     code = "envelope_too_large"
     title = "The envelope is larger than this server accepts"
+
+
+class BodyTooLarge(PayloadTooLarge):
+    code = "body_too_large"
+    title = "The body is larger than this server accepts for this call"
 
 
 class UnsupportedMediaType(LiaisonError):

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     readyz_timeout_seconds: float = Field(default=0.5, gt=0)
     """``/readyz`` answers 503 when Redis does not answer within this."""
     max_envelope_bytes: int = Field(default=1_048_576, ge=1024)
+    max_body_bytes: int = Field(default=65_536, ge=1024)
+    """Largest body of every other call (413 ``body_too_large`` above)."""
+    json_max_depth: int = Field(default=32, ge=4, le=256)
+    """Nesting of arrays and objects a body or frame may have (400 ``invalid_json`` beyond)."""
+    json_max_values: int = Field(default=10_000, ge=100)
+    """Values (array elements, members, the root) a body or frame may hold; an envelope to
+    2,000 devices holds about 2,150 (400 ``invalid_json`` beyond)."""
     retention_days: float = Field(default=30.0, gt=0)
     queue_quota: int = Field(default=10_000, ge=1)
     token_ttl_seconds: int = Field(default=3600, ge=10)

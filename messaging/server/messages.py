@@ -6,7 +6,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from messaging.models import AckRequest, Cursor, Envelope
-from messaging.server.appkeys import DELIVERY, MAILBOX, WAKE_HUB
+from messaging.server.appkeys import DELIVERY, MAILBOX, SETTINGS, WAKE_HUB
 from messaging.server.request import caller, json_object, json_response
 
 
@@ -20,7 +20,7 @@ class FetchQuery(BaseModel):
 
 async def send(request: web.Request) -> web.Response:
     who = await caller(request)
-    raw = await json_object(request)
+    raw = await json_object(request, request.app[SETTINGS].max_envelope_bytes)
     envelope = Envelope.model_validate(raw)
     accepted = await request.app[DELIVERY].accept(who, envelope, raw)
     return json_response(accepted, status=202)

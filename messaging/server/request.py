@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from messaging import canonical
 from messaging.auth import Caller, bearer
 from messaging.errors import (
+    BodyTooLarge,
     InvalidRequest,
     LiaisonError,
     PayloadTooLarge,
@@ -17,27 +18,32 @@ from messaging.errors import (
     encoding_refused,
 )
 from messaging.server.appkeys import AUTH, SETTINGS
+from messaging.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
 
-async def json_object(request: web.Request) -> dict[str, Any]:
+async def json_object(request: web.Request, limit: int | None = None) -> dict[str, Any]:
+    """The body, at most ``limit`` bytes (``LIAISON_MAX_BODY_BYTES`` when None), as an object."""
     if request.content_type != "application/json":
         raise UnsupportedMediaType("send the body as application/json")
-    limit = request.app[SETTINGS].max_envelope_bytes
+    settings = request.app[SETTINGS]
+    too_large = PayloadTooLarge if limit is not None else BodyTooLarge
+    limit = settings.max_body_bytes if limit is None else limit
     if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the body is larger than {limit} bytes", limit=limit)
+        raise too_large(f"the body is larger than {limit} bytes", limit=limit)
     body = await request.read()
     if len(body) > limit:
-        raise PayloadTooLarge(f"the body is larger than {limit} bytes", limit=limit)
-    return json_document(body)
+        raise too_large(f"the body is larger than {limit} bytes", limit=limit)
+    return json_document(body, settings)
 
 
-def json_document(data: bytes | str) -> dict[str, Any]:
-    """A body or a frame read strictly (``canonical.loads``: UTF-8 without BOM, I-JSON), which
-    must be a JSON object. Python's own ``json`` would guess UTF-16 and keep lone surrogates."""
+def json_document(data: bytes | str, settings: Settings) -> dict[str, Any]:
+    """A body or a frame read strictly (``canonical.loads``: UTF-8 without BOM, I-JSON, nesting
+    and size bounded by the settings), which must be a JSON object. Python's own ``json`` would
+    guess UTF-16, keep lone surrogates and recurse as deep as the body goes."""
     try:
-        document = canonical.loads(data)
+        document = canonical.loads(data, settings.json_max_depth, settings.json_max_values)
     except canonical.EncodingError as exc:
         raise refusal(exc) from exc
     if not isinstance(document, dict):

@@ -23,7 +23,7 @@ from messaging.errors import LiaisonError
 from messaging.mailbox import AckedMessage
 from messaging.models import CLOSE_AUTH_FAILED, CLOSE_DISPLACED, StreamAck, StreamAuth
 from messaging.redis_link import UNAVAILABLE
-from messaging.server.appkeys import AUTH, DELIVERY, MAILBOX, SOCKETS, WAKE_HUB
+from messaging.server.appkeys import AUTH, DELIVERY, MAILBOX, SETTINGS, SOCKETS, WAKE_HUB
 from messaging.server.problems import validation_problem
 from messaging.server.request import json_document
 from messaging.wakeup import End, Listener
@@ -49,7 +49,7 @@ async def _first_frame_auth(ws: web.WebSocketResponse, app: web.Application) -> 
         message = await ws.receive(timeout=AUTH_TIMEOUT)
         if message.type != WSMsgType.TEXT:
             raise ValueError("expected a text frame")
-        frame = StreamAuth.model_validate(json_document(message.data))
+        frame = StreamAuth.model_validate(json_document(message.data, app[SETTINGS]))
         return await app[AUTH].authenticate(frame.token)
     except (TimeoutError, ValueError, ValidationError, LiaisonError):
         await ws.close(code=CLOSE_AUTH_FAILED, message=b"authentication failed")
@@ -116,7 +116,7 @@ async def _on_frame(
     delivered: dict[str, AckedMessage],
 ) -> None:
     try:
-        frame = StreamAck.model_validate(json_document(data))
+        frame = StreamAck.model_validate(json_document(data, app[SETTINGS]))
         mailbox = app[MAILBOX]
         stream_ids = [mailbox.stream_id(who.device, cursor) for cursor in frame.cursors]
         await app[DELIVERY].acknowledge(who, stream_ids, delivered)
