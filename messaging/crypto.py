@@ -97,9 +97,37 @@ def verify(public_key: bytes, context: str, message: bytes, signature: bytes) ->
         raise CryptoError("bad signature") from exc
 
 
+class WeakKey(CryptoError):
+    """An X25519 public key of small order, or not in its canonical encoding."""
+
+
+_X25519_P: Final = 2**255 - 19
+# Any clamped scalar works: clamping makes it a multiple of the cofactor 8, so its product
+# with a point of small order (order 1, 2, 4 or 8) is the neutral element, u = 0.
+_PROBE_SCALAR: Final = bytes(range(1, 33))
+
+
+def check_box_key(public_key: bytes) -> bytes:
+    """``public_key`` if it is a usable X25519 public key, else ``WeakKey``.
+
+    Refused: a point of small order (every shared secret with it is all zeros, which libsodium
+    refuses to use, so whoever seals to it fails), and a non-canonical encoding (the unused top
+    bit set, or u >= 2^255 - 19): one key with two spellings would look like two keys.
+    """
+    _check_size("box key", public_key, KEY_BYTES)
+    if public_key[-1] & 0x80 or int.from_bytes(public_key, "little") >= _X25519_P:
+        raise WeakKey("the box key is not in its canonical encoding")
+    try:
+        nacl.bindings.crypto_scalarmult(_PROBE_SCALAR, public_key)
+    except nacl.exceptions.RuntimeError as exc:  # libsodium's answer to an all-zero result
+        raise WeakKey("the box key is a point of small order") from exc
+    return public_key
+
+
 def seal(content_key: bytes, box_public_key: bytes) -> bytes:
-    """Wrap a content key for one X25519 public key (libsodium sealed box)."""
-    box_key = nacl.public.PublicKey(_check_size("box key", box_public_key, KEY_BYTES))
+    """Wrap a content key for one X25519 public key (libsodium sealed box); ``WeakKey`` for a
+    key nobody can seal to safely."""
+    box_key = nacl.public.PublicKey(check_box_key(box_public_key))
     return bytes(nacl.public.SealedBox(box_key).encrypt(content_key))
 
 
@@ -111,7 +139,7 @@ def seal_with_ephemeral(
     BLAKE2b-192(ephemeral public key || recipient key)). For the conformance vectors only, which
     must be reproducible: anywhere else use ``seal``, since an ephemeral key used twice for one
     recipient would let the two key wraps be linked."""
-    box_key = _check_size("box key", box_public_key, KEY_BYTES)
+    box_key = check_box_key(box_public_key)
     ephemeral_public = nacl.bindings.crypto_scalarmult_base(
         _check_size("ephemeral secret", ephemeral_secret, KEY_BYTES)
     )

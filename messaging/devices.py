@@ -8,7 +8,7 @@ import secrets
 from messaging import crypto, redis_keys
 from messaging.auth import Caller, secret_digest
 from messaging.directory import Directory, StoredDevice
-from messaging.errors import BadSignature, InvalidEnrollmentCode, NotFound
+from messaging.errors import BadSignature, InvalidEnrollmentCode, NotFound, WeakBoxKey
 from messaging.models import EnrollDeviceRequest, EnrollmentCodeResponse, OwnDevice
 from messaging.redis_link import RedisClient
 from messaging.scripts import Scripts
@@ -53,6 +53,10 @@ class Devices:
 
     async def enroll(self, request: EnrollDeviceRequest) -> StoredDevice:
         sign_key = crypto.b64u_decode(request.sign_key)
+        try:
+            crypto.check_box_key(crypto.b64u_decode(request.box_key))
+        except crypto.WeakKey as exc:
+            raise WeakBoxKey(f"{exc}: generate another box key pair") from exc
         try:
             crypto.verify_box_key_binding(
                 sign_key,

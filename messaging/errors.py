@@ -108,6 +108,12 @@ class BadSignature(LiaisonError):
     title = "A signature does not verify"
 
 
+class WeakBoxKey(LiaisonError):
+    status = 400
+    code = "weak_key"
+    title = "The box key is of small order or not in its canonical encoding"
+
+
 class Unauthenticated(LiaisonError):
     status = 401
     code = "unauthenticated"

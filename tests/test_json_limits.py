@@ -98,7 +98,8 @@ def test_shape_bounds_are_exact(text: str, depth: int, values: int | None, refus
 async def test_the_bounds_are_settings(aiohttp_client: AiohttpClient, settings: Settings) -> None:
     small = settings.model_copy(update={"json_max_depth": 4, "json_max_values": 100})
     client = await aiohttp_client(create_app(small))
-    for body in ([[[[[]]]]], list(range(100))):
+    bodies: list[object] = [[[[[[]]]]], list(range(100))]
+    for body in bodies:
         response = await client.post("/v1/auth/challenge", json=body)
         assert response.status == 400
         assert (await response.json())["code"] == "invalid_json"

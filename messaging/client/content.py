@@ -127,16 +127,22 @@ def build_envelope(
         "nonce": crypto.b64u_encode(sealed.nonce),
         "ciphertext": crypto.b64u_encode(sealed.ciphertext),
     }
-    keys = {
-        device: crypto.b64u_encode(crypto.seal(content_key, box_key))
-        for device, box_key in box_keys.items()
-    }
+    keys = {d: _sealed(content_key, box_key, f"device {d}") for d, box_key in box_keys.items()}
     if dossier_key is not None:
-        keys[models.DOSSIER_KEY] = crypto.b64u_encode(crypto.seal(content_key, dossier_key))
+        keys[models.DOSSIER_KEY] = _sealed(content_key, dossier_key, "the dossier store")
     with _refusing("envelope"):
         envelope["signature"] = crypto.sign_envelope(envelope, sign_key)
     envelope["keys"] = keys
     return envelope
+
+
+def _sealed(content_key: bytes, box_key: bytes, holder: str) -> str:
+    try:
+        return crypto.b64u_encode(crypto.seal(content_key, box_key))
+    except crypto.WeakKey as exc:
+        raise SdkError(
+            "weak_key", f"{holder} publishes an unusable box key ({exc}); nothing was sent"
+        ) from exc
 
 
 @contextmanager
