@@ -8,9 +8,15 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
-from messaging import redis_keys
+from messaging import crypto, names, redis_keys
 from messaging.cache import TtlCache
-from messaging.errors import InvalidRequest, NotFound, PrincipalExists, UnknownRecipient
+from messaging.errors import (
+    InvalidRequest,
+    NotFound,
+    PrincipalExists,
+    SimilarName,
+    UnknownRecipient,
+)
 from messaging.identifiers import validate_rpps
 from messaging.models import (
     KIND_PREFIX,
@@ -32,6 +38,7 @@ CACHE_TTL = 30.0
 
 log = logging.getLogger(__name__)
 
+_LOOKALIKE_KINDS = frozenset({"professional", "organisation", "application"})
 _SEARCH_SCAN = 200
 """Index entries read per search: enough for a page of results after filtering by profession."""
 
@@ -130,6 +137,7 @@ class Directory:
                 raise InvalidRequest(
                     "organisation members must be existing professionals", members=strangers
                 )
+        lookalike = await self._lookalike(request)
         record = StoredPrincipal(
             id=request.id,
             kind=request.kind,
@@ -147,8 +155,31 @@ class Directory:
             raise PrincipalExists(f"{record.id} is already registered")
         index = {f"{word}\x00{record.id}": 0 for word in _words(record.display_name)}
         index[f"{record.id}\x00{record.id}"] = 0
-        await self._redis.zadd(redis_keys.DIRECTORY_NAMES, index)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(redis_keys.DIRECTORY_NAMES, index)
+            if lookalike is not None:
+                pipe.zadd(redis_keys.DIRECTORY_LOOKALIKES, {f"{lookalike}\x00{record.id}": 0})
+            await pipe.execute()
         return record, warnings
+
+    async def _lookalike(self, request: CreatePrincipalRequest) -> str | None:
+        """The digest of the new name's skeleton (for the kinds others look up by name), once
+        sure no other principal's name looks the same, unless the operator said it may.
+
+        Patients are left out: nobody finds them by name, and homonyms among them are many.
+        Two creations racing with look-alike names may both pass: the operator is one party,
+        and the check is for its mistakes and for forged requests to it, not for a race.
+        """
+        if request.kind not in _LOOKALIKE_KINDS:
+            return None
+        shape = crypto.digest(names.skeleton(request.display_name).encode(), 16).hex()
+        if not request.allow_similar_name:
+            found = await self._redis.zrangebylex(
+                redis_keys.DIRECTORY_LOOKALIKES, f"[{shape}\x00", f"[{shape}\x00\xff"
+            )
+            if found:
+                raise SimilarName([text(entry).split("\x00", 1)[1] for entry in found])
+        return shape
 
     async def principal(self, principal_id: str) -> StoredPrincipal:
         found = await self.principals([principal_id])

@@ -77,6 +77,11 @@ class NonCanonical(EncodingRefused):
     title = "A value is not in its canonical form"
 
 
+class InvalidName(EncodingRefused):
+    code = models.INVALID_NAME
+    title = "A name holds control, bidirectional or invisible characters"
+
+
 class UnsupportedVersion(EncodingRefused):
     code = models.UNSUPPORTED_VERSION
     title = "This protocol version is not supported"
@@ -86,6 +91,7 @@ _REFUSALS: dict[str, type[EncodingRefused]] = {
     kind.code: kind
     for kind in (
         InvalidEncoding,
+        InvalidName,
         JsonTooLarge,
         UnpairedSurrogate,
         DuplicateMember,
@@ -176,6 +182,18 @@ class Conflict(LiaisonError):
 class PrincipalExists(Conflict):
     code = "principal_exists"
     title = "A principal with this id already exists"
+
+
+class SimilarName(Conflict):
+    code = "similar_name"
+    title = "The display name looks like another principal's"
+
+    def __init__(self, similar: list[str]) -> None:
+        super().__init__(
+            "the display name can be taken for another principal's; if this is a different "
+            "person or service with a look-alike name, send allow_similar_name: true",
+            similar=sorted(similar),
+        )
 
 
 class StaleDevices(Conflict):

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from messaging import canonical, crypto
+from messaging import canonical, crypto, names
 from messaging.identifiers import INS_PATTERN, RPPS_PATTERN
 
 _SLUG = r"[a-z0-9][a-z0-9-]{1,62}"
@@ -63,6 +63,19 @@ Timestamp = Annotated[
 Ins = Annotated[str, StringConstraints(strict=True, pattern=rf"^{INS_PATTERN}$")]
 Cursor = Annotated[str, StringConstraints(strict=True, min_length=3, max_length=80)]
 Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
+
+
+def _fit_name(value: str) -> str:
+    try:
+        return names.clean(value)
+    except names.UnfitName as exc:
+        raise PydanticCustomError(INVALID_NAME, str(exc)) from None
+
+
+INVALID_NAME: Final = "invalid_name"
+Name = Annotated[Text, AfterValidator(_fit_name)]
+"""A name people read (``messaging.names``): kept in NFC, without controls, bidirectional or
+invisible characters."""
 
 
 def _b64u_of(size: int) -> AfterValidator:
@@ -148,13 +161,16 @@ BirthDateText = Annotated[
 class CreatePrincipalRequest(WireModel):
     id: PrincipalId
     kind: PrincipalKind
-    display_name: Text
-    profession: Text | None = None
+    display_name: Name
+    profession: Name | None = None
     roles: list[Role] = Field(default_factory=list, max_length=10)
     members: list[PrincipalId] | None = Field(default=None, max_length=1000)
     birth_date: BirthDateText | None = Field(
         default=None, description="ID-4: a patient's birth date, from the verified identity."
     )
+    allow_similar_name: StrictBool = False
+    """The operator confirms that this principal is not the one whose name looks the same
+    (a homonym): without it such a name is refused with ``similar_name``."""
 
 
 class EnrollmentCodeResponse(WireModel):
@@ -168,7 +184,7 @@ class EnrollmentCodeResponse(WireModel):
 class EnrollDeviceRequest(WireModel):
     principal: PrincipalId
     enrollment_code: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
-    name: Text
+    name: Name
     sign_key: Key32
     box_key: Key32
     box_key_signature: Signature

@@ -33,6 +33,8 @@ REPRESENTATION_ENDS: Final = f"{PREFIX}representations:ends"
 """Sorted set of ``<ins>:<id>`` by the time a representation ends (ms): a sweep logs each end."""
 DIRECTORY_NAMES: Final = f"{PREFIX}directory:names"
 """Sorted set of ``<lower-case word>\\0<principal>`` for prefix search (a single-key index)."""
+DIRECTORY_LOOKALIKES: Final = f"{PREFIX}directory:lookalikes"
+"""Sorted set of ``<digest of a display name's skeleton>\\0<principal>``: who looks like whom."""
 
 
 def _principal(principal: str, name: str) -> str:

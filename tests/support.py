@@ -62,13 +62,15 @@ class World:
         principal_id: str | None = None,
         *,
         kind: str = "professional",
-        display_name: str = "Dr Camille Martin",
+        display_name: str | None = None,
         profession: str | None = "médecin",
         roles: list[str] | None = None,
         members: list[str] | None = None,
         birth_date: str | None = None,
     ) -> str:
         principal_id = principal_id or new_rpps()
+        # Look-alike names need the operator's confirmation: each default name is its own.
+        display_name = display_name or f"Dr Camille Martin {next(_serial)}"
         body: dict[str, Any] = {"id": principal_id, "kind": kind, "display_name": display_name}
         if birth_date is not None:
             body["birth_date"] = birth_date

@@ -117,6 +117,7 @@ def _principal_add(args: argparse.Namespace) -> int:
                 roles=args.role,
                 members=args.member or None,
                 birth_date=args.birth_date,
+                allow_similar_name=args.allow_similar_name,
             )
 
     summary = asyncio.run(create())
@@ -324,6 +325,11 @@ def register(commands: common.Subcommands) -> common.Subcommands:
     add.add_argument("--member", action="append", default=[], help="organisation member")
     add.add_argument(
         "--birth-date", metavar="YYYY-MM-DD", help="a patient's verified birth date (ID-4)"
+    )
+    add.add_argument(
+        "--allow-similar-name",
+        action="store_true",
+        help="register it although its name looks like another principal's (a homonym)",
     )
     code = common.command(
         admin_commands, "enroll-code", "issue a one-time enrollment code", _enroll_code

@@ -44,6 +44,7 @@ class AdminClient(HttpClient):
         roles: Sequence[str] = (),
         members: Sequence[str] | None = None,
         birth_date: date | str | None = None,
+        allow_similar_name: bool = False,
     ) -> models.PrincipalSummary:
         """``birth_date`` (patients only) is the verified identity's (ID-4): ``YYYY-MM-DD``, or
         ``YYYY-MM`` / ``YYYY`` when the rest is unknown."""
@@ -57,6 +58,7 @@ class AdminClient(HttpClient):
                     "roles": list(roles),
                     "members": None if members is None else list(members),
                     "birth_date": _date_text(birth_date),
+                    "allow_similar_name": allow_similar_name,
                 }
             )
         except ValidationError as exc:
