@@ -104,7 +104,8 @@ async def _device(url: str) -> tuple[LiaisonClient, str]:
     """An enrolled device's SDK client, and a bearer token of its own for raw sockets."""
     async with AdminClient(url, ADMIN_TOKEN) as admin:
         principal = new_rpps()
-        await admin.create_principal(principal, "professional", "Dr Arrêt")
+        # Each device its own person: look-alike names would need the operator's flag.
+        await admin.create_principal(principal, "professional", f"Dr Arrêt {principal}")
         code = (await admin.enrollment_code(principal)).code
     identity = await enroll(url, principal, code, "poste")
     device = {"device": identity.device_id}
