@@ -84,6 +84,14 @@ def _store_answer(sent: str, answer: str) -> Call:
     return Call.command("HSET", sent, "answer", answer)
 
 
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """What an acknowledgement did: message events acked, receipts queued for their senders."""
+
+    messages: int
+    receipts: int
+
+
 class Delivery:
     def __init__(
         self,
@@ -219,7 +227,7 @@ class Delivery:
         caller: Caller,
         stream_ids: list[str],
         known: Mapping[str, AckedMessage] | None = None,
-    ) -> None:
+    ) -> Acknowledged:
         """Delete acked events and send a delivery receipt per acked message to its sender.
 
         When ``known`` already says which message each event is (a socket remembers what it
@@ -227,11 +235,14 @@ class Delivery:
         that was acked before is a duplicate item, dropped by the enqueue script.
         """
         if known is not None and all(s in known for s in stream_ids):
-            receipts = await self._receipts(caller, [known[s] for s in stream_ids])
+            messages = [known[s] for s in stream_ids]
+            receipts = await self._receipts(caller, messages)
             await self._mailbox.ack(caller.device, stream_ids, receipts)
-            return
+            return Acknowledged(len(messages), len(receipts))
         acked = await self._mailbox.ack(caller.device, stream_ids)
-        await self._mailbox.enqueue(await self._receipts(caller, acked))
+        receipts = await self._receipts(caller, acked)
+        await self._mailbox.enqueue(receipts)
+        return Acknowledged(len(acked), len(receipts))
 
     async def _receipts(self, caller: Caller, acked: list[AckedMessage]) -> list[QueueItem]:
         # No receipt for a copy on the sender's own other device.

@@ -24,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from typing import Any, Literal, TypeAlias
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
+from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline
 from redis.exceptions import (
     ClusterDownError,
@@ -100,25 +102,79 @@ class _Turns:
             self._free.release()
 
 
+Observe: TypeAlias = Callable[[str, float], None]
+"""Told of each Redis round trip: its command (``PIPELINE`` for a batch) and its seconds."""
+
+
+def _unobserved(command: str, seconds: float) -> None:
+    """The default ``Observe``: nobody is watching."""
+
+
+def _command_name(name: Any) -> str:
+    return (name.decode() if isinstance(name, bytes) else str(name)).upper()
+
+
+class _TimedPipeline(Pipeline):
+    def __init__(self, client: Redis, transaction: bool, observe: Observe) -> None:
+        super().__init__(client.connection_pool, client.response_callbacks, transaction, None)
+        self._observe = observe
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        started = time.perf_counter()
+        try:
+            return await super().execute(raise_on_error)
+        finally:
+            self._observe("PIPELINE", time.perf_counter() - started)
+
+
+class _Standalone(Redis):
+    """redis-py's client for one server, timing each round trip."""
+
+    def __init__(self, pool: BlockingConnectionPool, observe: Observe) -> None:
+        super().__init__(connection_pool=pool)
+        self.auto_close_connection_pool = True  # closing the client closes the pool
+        self._observe = observe
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        finally:
+            self._observe(_command_name(args[0]), time.perf_counter() - started)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any | None = None) -> Pipeline:
+        if shard_hint:
+            raise ValueError("shard_hint is not used by Liaison")
+        return _TimedPipeline(self, transaction, self._observe)
+
+
 class _ClusterPipeline(ClusterPipeline):
-    def __init__(self, client: RedisCluster, transaction: bool | None, turns: _Turns) -> None:
+    def __init__(
+        self, client: RedisCluster, transaction: bool | None, turns: _Turns, observe: Observe
+    ) -> None:
         super().__init__(client, transaction)
         self._turns = turns
+        self._observe = observe
 
     async def execute(
         self, raise_on_error: bool = True, allow_redirections: bool = True
     ) -> list[Any]:
         async with self._turns():
-            return await super().execute(raise_on_error, allow_redirections)
+            started = time.perf_counter()
+            try:
+                return await super().execute(raise_on_error, allow_redirections)
+            finally:
+                self._observe("PIPELINE", time.perf_counter() - started)
 
 
 class _Cluster(RedisCluster):
-    """redis-py's cluster client, waiting for a free connection and refusing cross-slot
-    splits."""
+    """redis-py's cluster client, waiting for a free connection, refusing cross-slot splits,
+    and timing each round trip (once a connection is free)."""
 
-    def __init__(self, *args: Any, turns: _Turns, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, turns: _Turns, observe: Observe, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._turns = turns
+        self._observe = observe
 
     async def initialize(self, *args: Any, **kwargs: Any) -> RedisCluster:
         try:
@@ -131,7 +187,11 @@ class _Cluster(RedisCluster):
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         async with self._turns():
-            return await super().execute_command(*args, **kwargs)
+            started = time.perf_counter()
+            try:
+                return await super().execute_command(*args, **kwargs)
+            finally:
+                self._observe(_command_name(args[0]), time.perf_counter() - started)
 
     def pipeline(
         self, transaction: Any | None = None, shard_hint: Any | None = None
@@ -139,7 +199,9 @@ class _Cluster(RedisCluster):
         if shard_hint:
             raise RedisClusterException("shard_hint is not supported in cluster mode")
         # mypy sees redis-py's ClusterPipeline as abstract; redis-py instantiates it the same.
-        return _ClusterPipeline(self, transaction, self._turns)  # type: ignore[abstract]
+        return _ClusterPipeline(  # type: ignore[abstract]
+            self, transaction, self._turns, self._observe
+        )
 
     def _partition_keys_by_slot(self, keys: Iterable[Any]) -> dict[int, list[Any]]:
         slots: dict[int, list[Any]] = super()._partition_keys_by_slot(keys)
@@ -263,8 +325,9 @@ async def server_major_version(client: RedisClient) -> int:
     return int(text(str(info["redis_version"])).split(".", 1)[0])
 
 
-async def connect(settings: Settings) -> RedisLink:
-    """Build the client for ``settings.redis_mode`` and learn what the server supports."""
+async def connect(settings: Settings, observe: Observe = _unobserved) -> RedisLink:
+    """Build the client for ``settings.redis_mode`` and learn what the server supports;
+    ``observe`` is told of every round trip on it (not of the subscription's)."""
     if settings.redis_url is None:
         raise ValueError("connect needs settings.redis_url; `liaison serve` starts one")
     options = _connection_options(settings)
@@ -280,7 +343,7 @@ async def connect(settings: Settings) -> RedisLink:
             timeout=settings.redis_pool_timeout_seconds,
             **options,
         )
-        standalone = Redis.from_pool(pool)  # closing the client closes the pool
+        standalone = _Standalone(pool, observe)
         return RedisLink(
             standalone,
             lambda on_message: PatternFeed.on_server(standalone, subscriber, on_message),
@@ -292,6 +355,7 @@ async def connect(settings: Settings) -> RedisLink:
         settings.redis_url,
         max_connections=settings.redis_max_connections,
         turns=_Turns(settings.redis_max_connections, settings.redis_pool_timeout_seconds),
+        observe=observe,
         **options,
     )
     try:

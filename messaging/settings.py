@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
 
 
 class Settings(BaseSettings):
@@ -29,6 +32,8 @@ class Settings(BaseSettings):
     redis_pubsub: Literal["auto", "sharded", "broadcast"] = "auto"
     """How wake-ups travel on a cluster: ``sharded`` (SSUBSCRIBE/SPUBLISH, Redis 7), or
     ``broadcast`` (PUBLISH, relayed to every node; Redis 6.2). ``auto`` asks the server."""
+    redis_start_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long ``serve`` waits for Redis to answer before giving up with one clear line."""
     redis_max_connections: int = Field(default=64, ge=4)
     """Per process (per node on a cluster); a burst beyond it waits for a connection."""
     redis_connect_timeout_seconds: float = Field(default=0.5, gt=0)
@@ -70,7 +75,33 @@ class Settings(BaseSettings):
     dossier_deletion_delay_seconds: float = Field(default=90 * 86_400, gt=0)
     """CR-6: an explicit deletion request is honoured within this delay (3 months)."""
     purge_interval_seconds: float = Field(default=60.0, gt=0)
-    embedded_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
+    embedded_appendfsync: Literal["always", "everysec", "no"] = "everysec"
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per line, for a log collector."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        # Checked here, so that a typo is one clear line at start-up rather than a traceback
+        # from the first connection.
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in REDIS_URL_SCHEMES or not (parts.hostname or parts.path):
+            raise ValueError(
+                "expected a URL redis://[:password@]host[:port][/db], rediss://… or unix://path"
+            )
+        try:
+            parts.port  # noqa: B018 - parsing it is the check
+        except ValueError:
+            raise ValueError("the port of the Redis URL is not a number from 0 to 65535") from None
+        return value
 
     @model_validator(mode="after")
     def _wait_fits_in_a_command(self) -> Settings:

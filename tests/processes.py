@@ -107,7 +107,14 @@ class ServerProcess:
                         return
             except OSError:
                 time.sleep(0.05)
+        self.stop()  # not left running behind a failed test
         raise RuntimeError(f"server did not become ready: {self.log_tail()}")
+
+    @property
+    def log(self) -> str:
+        """Everything the server wrote, stdout and stderr."""
+        path = self.data_dir / "server.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def log_tail(self, size: int = 2000) -> str:
         path = self.data_dir / "server.log"

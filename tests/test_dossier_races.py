@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from dossier_link.access_log import GENESIS, verify_chain
 from dossier_link.changes import MAX_ATTEMPTS, Change, Changes
@@ -251,5 +252,10 @@ async def test_two_server_processes_writing_one_dossier_lose_version_checks_and_
 async def _lost_version_checks(url: str) -> int:
     async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as response:
         text = await response.text()
-    [line] = [x for x in text.splitlines() if x.startswith("liaison_dossier_lost_version")]
-    return int(line.split()[-1])
+    [total] = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "liaison_dossier_lost_version_checks_total"
+    ]
+    return int(total)

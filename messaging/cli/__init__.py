@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import io
-import logging
+import os
 import sys
 
-from messaging import client
+from messaging import client, config, logs
 from messaging.bench import cli as bench_cli
 from messaging.cli import _common, commands, dossier, representation, verify_log
 
@@ -39,19 +39,32 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
-    if args.command != "serve":
-        logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
+    if args.command != "serve":  # serve sets up the server's logging from its settings
+        logs.configure_cli()
+    for warning in config.unknown_variables(os.environ):
+        print(f"warning: {warning}", file=sys.stderr)
     run: _common.Command = args.run
     try:
         return run(args)
+    except _common.Failure as exc:
+        for line in exc.lines:
+            print(f"error: {line}", file=sys.stderr)
+        return exc.exit_code
     except client.SdkError as exc:
         print(f"error: {exc.code}: {exc.detail}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"error: file_error: {exc}", file=sys.stderr)
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0 if args.command == "serve" else 130
+
+
+def _os_error(exc: OSError) -> str:
+    """A failed file (or socket) operation in words, never an empty ``file_error:``."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    where = exc.filename if exc.filename is not None else None
+    return f"file_error: {where}: {what}" if where is not None else f"os_error: {what}"
 
 
 __all__ = ["build_parser", "main"]

@@ -17,6 +17,15 @@ DEFAULT_KEY_FILE = "~/.config/liaison/device.json"
 Command = Callable[[argparse.Namespace], int]
 
 
+class Failure(Exception):
+    """A command failed for a reason its ``lines`` say, one ``error:`` line each."""
+
+    def __init__(self, lines: list[str], exit_code: int = 1) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
+        self.exit_code = exit_code
+
+
 # --- output -----------------------------------------------------------------------------------
 
 # Characters a sender could use against the reader's terminal: C0 and C1 controls (ESC and CSI

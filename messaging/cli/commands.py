@@ -90,19 +90,19 @@ def _workers(value: str) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from messaging import config
     from messaging.redis_server import RedisServerError
-    from messaging.server.runner import DataDirInUse, serve
-    from messaging.settings import Settings
+    from messaging.server.runner import DataDirInUse, StartupError, serve
 
     overrides = {k: getattr(args, k) for k in ("host", "port") if getattr(args, k) is not None}
     try:
-        settings = Settings(**overrides)
-    except ValidationError as exc:
-        raise client.SdkError("invalid_settings", str(exc)) from exc
+        settings = config.load(overrides, flags={"host": "--host", "port": "--port"})
+    except config.SettingsError as exc:
+        raise common.Failure(exc.lines, exit_code=2) from None
     try:
         serve(settings, workers=args.workers)
-    except (DataDirInUse, RedisServerError) as exc:
-        raise client.SdkError("serve_failed", str(exc)) from exc
+    except (DataDirInUse, RedisServerError, StartupError) as exc:
+        raise common.Failure([str(exc)]) from None
     return 0
 
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import weakref
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from importlib import metadata
@@ -33,7 +32,7 @@ from messaging.mailbox import Mailbox, QueueLimits
 from messaging.models import ServerInfo
 from messaging.representation_store import RepresentationStore
 from messaging.scripts import Scripts
-from messaging.server import openapi, stream, webapp
+from messaging.server import openapi, ops, stream, webapp
 from messaging.server.appkeys import (
     AUTH,
     DELIVERY,
@@ -46,11 +45,10 @@ from messaging.server.appkeys import (
     REDIS_LINK,
     SERVER_INFO,
     SETTINGS,
-    SOCKETS,
     WAKE_HUB,
 )
 from messaging.server.metrics import Metrics
-from messaging.server.ops import metrics_middleware
+from messaging.server.observe import echo_request_id, observe_middleware
 from messaging.server.problems import problems_middleware
 from messaging.server.routes import ROUTES
 from messaging.server_keys import ServerSecrets, load_or_create
@@ -100,12 +98,11 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
         raise ValueError("create_app needs settings.redis_url; `liaison serve` starts one")
     secrets = secrets or load_or_create(settings)
     app = web.Application(
-        middlewares=[metrics_middleware, problems_middleware],
+        middlewares=[observe_middleware, problems_middleware],
         client_max_size=settings.max_envelope_bytes + _BODY_SLACK,
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
-    app[SOCKETS] = weakref.WeakSet()
     app[SERVER_INFO] = ServerInfo(
         version=version(),
         sign_key=crypto.b64u_encode(secrets.sign.public),
@@ -113,7 +110,7 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
     )
 
     async def services(app: web.Application) -> AsyncIterator[None]:
-        link = await redis_link.connect(settings)
+        link = await redis_link.connect(settings, app[METRICS].observe_redis)
         redis = link.client
         scripts = Scripts.register(redis)
         directory = Directory(redis)
@@ -161,6 +158,7 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
             link, scripts, directory, mailbox, events, MessageLinker(actors, dossiers.linker)
         )
         await hub.start()
+        refresher = asyncio.create_task(ops.refresh_metrics_forever(app), name="liaison-metrics")
         purger = asyncio.create_task(
             keep_running(
                 "dossier purge",
@@ -171,13 +169,15 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
             name="liaison-purge",
         )
         yield
-        purger.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await purger
+        for task in (purger, refresher):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await hub.stop()
         await link.aclose()
 
     app.cleanup_ctx.append(services)
+    app.on_response_prepare.append(echo_request_id)
     app.on_shutdown.append(stream.close_all)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)

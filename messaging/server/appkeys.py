@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
-
 from aiohttp import web
 
 from dossier_link.service import DossierService
@@ -30,5 +28,4 @@ DELIVERY = web.AppKey("delivery", Delivery)
 WAKE_HUB = web.AppKey("wake_hub", WakeHub)
 DOSSIERS = web.AppKey("dossiers", DossierService)
 DOSSIER_ACTORS = web.AppKey("dossier_actors", DossierActors)
-SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse[bool]])
 METRICS = web.AppKey("metrics", Metrics)

@@ -6,7 +6,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from messaging.models import AckRequest, Cursor, Envelope
-from messaging.server.appkeys import DELIVERY, MAILBOX, SETTINGS, WAKE_HUB
+from messaging.server.appkeys import DELIVERY, MAILBOX, METRICS, SETTINGS, WAKE_HUB
 from messaging.server.request import caller, json_object, json_response
 
 
@@ -23,6 +23,10 @@ async def send(request: web.Request) -> web.Response:
     raw = await json_object(request, request.app[SETTINGS].max_envelope_bytes)
     envelope = Envelope.model_validate(raw)
     accepted = await request.app[DELIVERY].accept(who, envelope, raw)
+    metrics = request.app[METRICS]
+    metrics.messages_accepted.inc()
+    if accepted.dossier is not None:
+        metrics.dossier_links.labels(accepted.dossier.status, accepted.dossier.code or "").inc()
     return json_response(accepted, status=202)
 
 
@@ -39,6 +43,8 @@ async def fetch(request: web.Request) -> web.Response:
             if not batch.events:
                 await listener.wait(query.wait)
                 batch = await mailbox.read(who.device, batch.last, query.limit)
+    if batch.messages:
+        request.app[METRICS].messages_delivered.labels("poll").inc(len(batch.messages))
     following = "null" if batch.last is None else f'"{mailbox.cursor(who.device, batch.last)}"'
     body = f'{{"events":[{",".join(batch.events)}],"next":{following}}}'
     return web.Response(text=body, content_type="application/json")
@@ -49,5 +55,6 @@ async def ack(request: web.Request) -> web.Response:
     body = AckRequest.model_validate(await json_object(request))
     mailbox = request.app[MAILBOX]
     stream_ids = [mailbox.stream_id(who.device, cursor) for cursor in body.cursors]
-    await request.app[DELIVERY].acknowledge(who, stream_ids)
+    done = await request.app[DELIVERY].acknowledge(who, stream_ids)
+    request.app[METRICS].acknowledged(done)
     return web.Response(status=204)

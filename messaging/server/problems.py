@@ -19,7 +19,8 @@ from messaging.errors import (
     encoding_refused,
 )
 from messaging.redis_link import UNAVAILABLE, retry_after
-from messaging.server.appkeys import SETTINGS
+from messaging.server.appkeys import METRICS, SETTINGS
+from messaging.server.observe import route_template
 
 log = logging.getLogger(__name__)
 
@@ -62,35 +63,41 @@ def validation_problem(error: ValidationError) -> LiaisonError:
 async def problems_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except LiaisonError as error:
-        return from_error(error)
-    except ValidationError as error:
-        return from_error(validation_problem(error))
-    except web.HTTPException as error:
+    except Exception as error:
+        problem, retry_after = _problem(request, error)
+    request.app[METRICS].problems.labels(problem["status"], problem["code"]).inc()
+    return problem_response(problem, retry_after)
+
+
+def _problem(request: web.Request, error: Exception) -> tuple[dict[str, Any], int | None]:
+    """The problem document for ``error`` and its ``Retry-After``; a redirect is re-raised."""
+    # Logged by route template, never by path: paths carry patient identifiers.
+    where = f"{request.method} {route_template(request)}"
+    if isinstance(error, LiaisonError):
+        return error.problem(), error.retry_after
+    if isinstance(error, ValidationError):
+        refused = validation_problem(error)
+        return refused.problem(), refused.retry_after
+    if isinstance(error, web.HTTPException):
         if error.status < 400:
-            raise
+            raise error
         code, title = _HTTP_CODES.get(error.status, ("http_error", error.reason))
-        return problem_response(
-            {
-                "type": f"https://liaison.invalid/problems/{code}",
-                "status": error.status,
-                "title": title,
-                "detail": error.text or error.reason,
-                "code": code,
-            }
-        )
-    except UNAVAILABLE:
-        log.warning("Redis unreachable while serving %s %s", request.method, request.path)
+        return {
+            "type": f"https://liaison.invalid/problems/{code}",
+            "status": error.status,
+            "title": title,
+            "detail": error.text or error.reason,
+            "code": code,
+        }, None
+    if isinstance(error, UNAVAILABLE):
+        log.warning("Redis unreachable while serving %s", where)
         unavailable = StoreUnavailable("the message store is unreachable; retry shortly")
-        return problem_response(unavailable.problem(), retry_after(request.app[SETTINGS]))
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem_response(
-            {
-                "type": "https://liaison.invalid/problems/internal_error",
-                "status": 500,
-                "title": "Internal error",
-                "detail": "the server failed to handle this request; it has been logged",
-                "code": "internal_error",
-            }
-        )
+        return unavailable.problem(), retry_after(request.app[SETTINGS])
+    log.error("unhandled error on %s", where, exc_info=error)
+    return {
+        "type": "https://liaison.invalid/problems/internal_error",
+        "status": 500,
+        "title": "Internal error",
+        "detail": "the server failed to handle this request; it has been logged",
+        "code": "internal_error",
+    }, None

@@ -3,33 +3,64 @@
 Workers are separate processes sharing one port (SO_REUSEPORT), so a deployment uses every core;
 none of them keeps state another needs (DESIGN §7). With several, the master supervises them
 (``messaging.server.supervisor``).
+
+Start-up says one thing at a time, and only what is true: Redis is checked first (a bounded
+wait, then one line saying it does not answer); "serving on" is printed once every worker has
+its socket bound and its Redis subscription up; a worker that cannot start (the port is taken)
+stops the whole command with one line. ``StartupError`` carries that line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import errno
 import fcntl
 import logging
 import multiprocessing
 import os
 import signal
-import sys
-from collections.abc import Iterator
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import AuthenticationError, RedisError
 
+from messaging import logs
 from messaging.lifetime import exit_with_parent
 from messaging.redis_server import RedisServer, pinned_binary
 from messaging.server.app import create_app
+from messaging.server.metrics import MULTIPROC_VARIABLE, forget_process
+from messaging.server.observe import quiet_malformed_requests
 from messaging.server.supervisor import Supervisor
 from messaging.server_keys import ADMIN_TOKEN_FILE, load_or_create
 from messaging.settings import Settings
 from messaging.web import AssetsMissing, ensure_installed
 
 log = logging.getLogger("liaison")
+
+REDIS_RETRY_SECONDS = 0.25
+
+
+class StartupError(Exception):
+    """``liaison serve`` cannot start; the message is the one line that says why."""
+
+
+def _say(settings: Settings, line: str) -> None:
+    """A start-up or shutdown message: a ``liaison:`` line for a person, or a JSON log line
+    when the logs go to a collector (``LIAISON_LOG_FORMAT=json``)."""
+    if settings.log_format == "json":
+        log.info(line)
+    else:
+        print(f"liaison: {line}", flush=True)
 
 
 class DataDirInUse(Exception):
@@ -65,10 +96,10 @@ def _redis_for(settings: Settings) -> Iterator[Settings]:
             directory, appendfsync=settings.embedded_appendfsync, binary=pinned_binary(directory)
         )
         server.start()
-        print(
-            f"liaison: embedded redis-server on {server.url} "
+        _say(
+            settings,
+            f"embedded redis-server on {server.url} "
             f"(AOF appendfsync {settings.embedded_appendfsync} in {server.data_dir})",
-            flush=True,
         )
         try:
             yield settings.model_copy(update={"redis_url": server.url})
@@ -76,75 +107,202 @@ def _redis_for(settings: Settings) -> Iterator[Settings]:
             server.stop()
 
 
+def redacted(url: str) -> str:
+    """``url`` without its password, fit for a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+async def _wait_for_redis(url: str, seconds: float) -> None:
+    client = Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            try:
+                await client.ping()
+                return
+            except AuthenticationError as exc:
+                raise StartupError(
+                    f"Redis at {redacted(url)} refused the credentials ({exc}); "
+                    "check the password in LIAISON_REDIS_URL"
+                ) from None
+            except (RedisError, OSError) as exc:
+                if time.monotonic() >= deadline:
+                    raise StartupError(
+                        f"Redis at {redacted(url)} did not answer within {seconds:g} s "
+                        f"({exc or type(exc).__name__}); check LIAISON_REDIS_URL and that "
+                        "Redis is running"
+                    ) from None
+            await asyncio.sleep(REDIS_RETRY_SECONDS)
+    finally:
+        await client.aclose()
+
+
+def _listen_error(exc: OSError, settings: Settings) -> StartupError | None:
+    where = f"{settings.host}:{settings.port}"
+    if exc.errno == errno.EADDRINUSE:
+        return StartupError(
+            f"{where} is already in use; stop what listens there or choose another "
+            "LIAISON_PORT (or --port)"
+        )
+    if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
+        return StartupError(
+            f"cannot listen on {where}: {exc.strerror} (LIAISON_HOST, LIAISON_PORT)"
+        )
+    return None
+
+
 SHUTDOWN_TIMEOUT = 1.0
 """Seconds a request still running at shutdown is given; long polls and sockets are answered at
 once (``WakeHub.shutdown``), so that SIGTERM ends the process within two seconds."""
 
 
-def _run_worker(settings: Settings, reuse_port: bool) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        reuse_port=reuse_port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=SHUTDOWN_TIMEOUT,
-    )
+def _run_worker(settings: Settings, reuse_port: bool, started: Callable[[], None]) -> None:
+    """Serve until stopped; ``started`` is called once the socket is bound and the app is up
+    (its start-up connected to Redis and subscribed to wake-ups)."""
+    quiet_malformed_requests()
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            reuse_port=reuse_port,
+            # run_app calls ``print`` once, after every site started: the moment to announce.
+            print=lambda *_: started(),
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+        )
+    except OSError as exc:
+        error = _listen_error(exc, settings)
+        if error is None:
+            raise
+        raise error from None
 
 
 def _stop_on_term(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _install_web_client() -> None:
+def _install_web_client(settings: Settings) -> None:
     """Install the browser client's npm packages if needed; the API serves without them."""
     try:
-        ensure_installed(lambda line: print(line, flush=True))
+        ensure_installed(lambda line: _say(settings, line.removeprefix("liaison: ")))
     except AssetsMissing as error:
-        print(f"liaison: web client unavailable: {error}", flush=True)
+        _say(settings, f"web client unavailable: {error}")
+
+
+def _check_port_free(settings: Settings) -> None:
+    """Workers bind with SO_REUSEPORT, which would let them share a port with another server
+    of this user: try a plain bind first, so that a taken port is refused."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as exc:
+            error = _listen_error(exc, settings)
+            if error is None:
+                raise
+            raise error from None
 
 
 def serve(settings: Settings, workers: int = 1) -> None:
+    logs.configure(settings.log_format, settings.log_level)
     signal.signal(signal.SIGTERM, _stop_on_term)
-    _install_web_client()
+    _install_web_client(settings)
     with _redis_for(settings) as ready:
+        assert ready.redis_url is not None  # _redis_for provides one
+        asyncio.run(_wait_for_redis(ready.redis_url, ready.redis_start_timeout_seconds))
         secrets = load_or_create(ready)
         if secrets.admin_token_created:
-            print(
-                f"liaison: operator token (kept in {ready.data_dir / ADMIN_TOKEN_FILE}): "
-                f"{secrets.admin_token}",
-                flush=True,
-            )
-        print(
-            f"liaison: serving on http://{ready.host}:{ready.port} with {workers} worker(s)",
-            flush=True,
-        )
-        print(f"liaison: web client on http://{ready.host}:{ready.port}/app/", flush=True)
+            token_file = ready.data_dir / ADMIN_TOKEN_FILE
+            if settings.log_format == "text":
+                _say(settings, f"operator token (kept in {token_file}): {secrets.admin_token}")
+            else:
+                # A log collector keeps what it reads: say where the token is, not what it is.
+                _say(settings, f"operator token generated into {token_file}")
+        where = f"http://{ready.host}:{ready.port}"
+
+        def announce() -> None:
+            _say(settings, f"serving on {where} with {workers} worker(s)")
+            _say(settings, f"web client on {where}/app/")
+
         try:
             if workers == 1:
-                _run_worker(ready, reuse_port=False)
+                _run_worker(ready, reuse_port=False, started=announce)
             else:
-                _run_workers(ready, workers)
+                _check_port_free(ready)
+                _run_workers(ready, workers, announce)
         except KeyboardInterrupt:
             pass
-    print("liaison: stopped", file=sys.stderr, flush=True)
+    _say(settings, "stopped")
 
 
-def _worker_main(settings: Settings, master: int) -> None:
+def _worker_main(settings: Settings, master: int, report: Connection) -> None:
+    """A worker process: report ``None`` once serving, or the line that stopped it."""
     exit_with_parent(master)  # never an orphan serving on the port after the master died
-    _run_worker(settings, reuse_port=True)
+    logs.configure(settings.log_format, settings.log_level)
+    try:
+        _run_worker(settings, reuse_port=True, started=lambda: report.send(None))
+    except StartupError as exc:
+        report.send(str(exc))
+    except KeyboardInterrupt:
+        pass
 
 
-def _run_workers(settings: Settings, workers: int) -> None:
-    context = multiprocessing.get_context("spawn")
+def _run_workers(settings: Settings, workers: int, announce: Callable[[], None]) -> None:
+    # Every worker's metrics go to one private directory, so that a scrape of any worker reports
+    # them all (messaging.server.metrics). Spawned workers import prometheus_client afresh, after
+    # the variable is set: the library reads it once, at import.
+    with tempfile.TemporaryDirectory(prefix="liaison-metrics-") as metrics_dir:
+        os.environ[MULTIPROC_VARIABLE] = metrics_dir
+        context = multiprocessing.get_context("spawn")
+        reports: dict[int, Connection] = {}
 
-    def start(number: int) -> BaseProcess:
-        process = context.Process(
-            target=_worker_main, args=(settings, os.getpid()), name=f"liaison-worker-{number}"
-        )
-        process.start()
-        return process
+        def start(number: int) -> BaseProcess:
+            receiving, sending = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_worker_main,
+                args=(settings, os.getpid(), sending),
+                name=f"liaison-worker-{number}",
+            )
+            process.start()
+            sending.close()
+            reports[number] = receiving
+            return process
 
-    Supervisor(start, workers).run()
+        def started(processes: Sequence[BaseProcess]) -> None:
+            _await_workers(processes, [reports[n] for n in range(len(processes))])
+            announce()
+
+        def ended(process: BaseProcess) -> None:
+            # Its live gauges (open sockets, pool use) leave the sums; its counters stay.
+            if process.pid is not None:
+                forget_process(process.pid, metrics_dir)
+
+        try:
+            Supervisor(start, workers, started=started, ended=ended).run()
+        finally:
+            os.environ.pop(MULTIPROC_VARIABLE, None)
+
+
+def _await_workers(processes: Sequence[BaseProcess], reports: Sequence[Connection]) -> None:
+    """Return once every worker reported it serves; raise the first worker's failure."""
+    waiting = dict(zip(reports, processes, strict=True))
+    while waiting:
+        ready = wait([*waiting, *(p.sentinel for p in waiting.values())])
+        # Reports first: a worker that failed said why before it exited.
+        for report in [r for r in ready if isinstance(r, Connection)]:
+            try:
+                failure = report.recv()
+            except EOFError:
+                continue  # it exited without a word: its sentinel tells
+            if failure is not None:
+                raise StartupError(str(failure))
+            del waiting[report]
+        for report, process in waiting.items():
+            if process.sentinel in ready and not report.poll():
+                raise StartupError(f"{process.name} exited with {process.exitcode} while starting")

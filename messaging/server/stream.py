@@ -23,9 +23,10 @@ from messaging.errors import LiaisonError
 from messaging.mailbox import AckedMessage
 from messaging.models import CLOSE_AUTH_FAILED, CLOSE_DISPLACED, StreamAck, StreamAuth
 from messaging.redis_link import UNAVAILABLE
-from messaging.server.appkeys import AUTH, DELIVERY, MAILBOX, SETTINGS, SOCKETS, WAKE_HUB
+from messaging.server.appkeys import AUTH, DELIVERY, MAILBOX, METRICS, SETTINGS, WAKE_HUB
 from messaging.server.problems import validation_problem
 from messaging.server.request import json_document
+from messaging.timeutil import now_ms
 from messaging.wakeup import End, Listener
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,10 @@ async def _closed_on_failure(work: Awaitable[Close | None]) -> Close | None:
     except UNAVAILABLE:
         # The client reconnects and gets every unacked event again: nothing is lost.
         return WSCloseCode.TRY_AGAIN_LATER, b"store unavailable"
+    except ConnectionResetError:
+        # The client went away while we wrote: how sockets end, not a failure to report.
+        log.debug("stream client disconnected")
+        return None
     except Exception:
         log.exception("stream failed")
         return WSCloseCode.INTERNAL_ERROR, b"internal error"
@@ -88,6 +93,7 @@ async def _pump_events(
 ) -> Close | None:
     """Send events as they are queued until the socket closes or must close (then its code)."""
     mailbox = app[MAILBOX]
+    metrics = app[METRICS]
     after: str | None = None
     drained = False
     while not ws.closed:
@@ -97,6 +103,10 @@ async def _pump_events(
         for event in batch.events:
             await ws.send_str(event)
         after = batch.last
+        if batch.messages:
+            metrics.messages_delivered.labels("socket").inc(len(batch.messages))
+            if drained:  # live: the backlog's age is how long the device was away, not latency
+                metrics.pushed(batch.messages, now_ms())
         if batch.scanned == BATCH:
             continue  # more may be queued; a short batch means the queue was read to its end
         if not drained:
@@ -119,7 +129,7 @@ async def _on_frame(
         frame = StreamAck.model_validate(json_document(data, app[SETTINGS]))
         mailbox = app[MAILBOX]
         stream_ids = [mailbox.stream_id(who.device, cursor) for cursor in frame.cursors]
-        await app[DELIVERY].acknowledge(who, stream_ids, delivered)
+        app[METRICS].acknowledged(await app[DELIVERY].acknowledge(who, stream_ids, delivered))
         for stream_id in stream_ids:
             delivered.pop(stream_id, None)
     except ValidationError as error:
@@ -150,21 +160,22 @@ async def _serve(
         who = await _first_frame_auth(ws, app)
         if who is None:
             return None
-    app[SOCKETS].add(ws)
     hub = app[WAKE_HUB]
-    async with hub.listen(who.device, secrets.token_hex(8)) as listener:
-        await hub.claim(listener)
-        # What this socket delivered and is not yet acked: its acks need no lookup.
-        delivered: dict[str, AckedMessage] = {}
-        pump = asyncio.create_task(
-            _closed_on_failure(_pump_events(ws, app, who, listener, delivered))
-        )
-        try:
-            return await _read_frames(ws, app, who, delivered, pump)
-        finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
+    # Counted while open, exactly: up on the way in, down on the way out, whatever ends it.
+    with app[METRICS].websockets.track_inprogress():
+        async with hub.listen(who.device, secrets.token_hex(8)) as listener:
+            await hub.claim(listener)
+            # What this socket delivered and is not yet acked: its acks need no lookup.
+            delivered: dict[str, AckedMessage] = {}
+            pump = asyncio.create_task(
+                _closed_on_failure(_pump_events(ws, app, who, listener, delivered))
+            )
+            try:
+                return await _read_frames(ws, app, who, delivered, pump)
+            finally:
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
 
 
 async def _read_frames(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
@@ -39,11 +39,27 @@ class _Slot:
         self.backoff = Backoff(RESTART_FIRST, RESTART_CAP)
 
 
+def _nothing(_: object) -> None:
+    """The default hook: nothing to do."""
+
+
 class Supervisor:
-    def __init__(self, start: Callable[[int], BaseProcess], workers: int) -> None:
-        """``start(n)`` starts worker ``n`` and returns its (started) process."""
+    def __init__(
+        self,
+        start: Callable[[int], BaseProcess],
+        workers: int,
+        *,
+        started: Callable[[Sequence[BaseProcess]], None] = _nothing,
+        ended: Callable[[BaseProcess], None] = _nothing,
+    ) -> None:
+        """``start(n)`` starts worker ``n`` and returns its (started) process. ``started`` is
+        called once with the first N processes, and may wait for them to be ready (raising
+        stops everything: a deployment that cannot start is not restarted); ``ended`` with each
+        worker that has exited, before it is restarted."""
         self._start = start
         self._slots = [_Slot(n) for n in range(workers)]
+        self._started = started
+        self._on_ended = ended
 
     @property
     def processes(self) -> list[BaseProcess]:
@@ -55,6 +71,7 @@ class Supervisor:
         try:
             for slot in self._slots:
                 self._launch(slot)
+            self._started(self.processes)
             while True:
                 self._watch_once()
         finally:
@@ -94,6 +111,7 @@ class Supervisor:
         if process is None:
             return
         process.join()
+        self._on_ended(process)
         lived = time.monotonic() - slot.started
         if lived >= HEALTHY_AFTER:
             slot.backoff.reset()

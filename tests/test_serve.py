@@ -1,0 +1,163 @@
+"""``liaison serve`` as an operator meets it, in real processes: "serving on" only when it is
+true, one clear line when it cannot start, and logs (JSON here) without secrets or INS."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from messaging.redis_server import pick_free_port
+from tests.dossiers import ADULT_BIRTH, new_ins
+from tests.processes import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+ADMIN_TOKEN = "serve-operator-token"
+TIMEOUT = 60.0
+
+
+def _env(tmp_path: Path, port: int, **variables: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIAISON_")}
+    return {
+        **env,
+        "LIAISON_DATA_DIR": str(tmp_path / "data"),
+        "LIAISON_ADMIN_TOKEN": ADMIN_TOKEN,
+        "LIAISON_HOST": "127.0.0.1",
+        "LIAISON_PORT": str(port),
+        **variables,
+    }
+
+
+def _serve(workers: int, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A ``serve`` expected to give up by itself."""
+    return subprocess.run(
+        [sys.executable, "-m", "messaging.cli", "serve", "--workers", str(workers)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def _errors(result: subprocess.CompletedProcess[str]) -> list[str]:
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output
+    assert "serving on" not in output
+    return [line for line in output.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serving_on_is_printed_once_bound_and_redis_answered(
+    redis_url: str, tmp_path: Path, workers: int
+) -> None:
+    port = pick_free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "messaging.cli", "serve", "--workers", str(workers)],
+        env=_env(tmp_path, port, LIAISON_REDIS_URL=redis_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            deadline = time.monotonic() + TIMEOUT
+            line = ""
+            while "serving on" not in line:
+                assert selector.select(deadline - time.monotonic()), "no 'serving on' in time"
+                line = process.stdout.readline()
+                assert line, f"serve exited with {process.wait()}"
+        assert line == f"liaison: serving on http://127.0.0.1:{port} with {workers} worker(s)\n"
+        # At once, without a retry: the socket is bound and Redis answered before the line.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(TIMEOUT)
+        process.stdout.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_port_in_use_is_one_line(redis_url: str, tmp_path: Path, workers: int) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _serve(workers, _env(tmp_path, port, LIAISON_REDIS_URL=redis_url))
+
+    assert result.returncode == 1
+    assert _errors(result) == [
+        f"error: 127.0.0.1:{port} is already in use; stop what listens there or choose another "
+        "LIAISON_PORT (or --port)"
+    ]
+
+
+def test_an_unreachable_redis_fails_in_bounded_time_with_one_line(tmp_path: Path) -> None:
+    dead = pick_free_port()  # nothing listens there
+    env = _env(
+        tmp_path,
+        pick_free_port(),
+        LIAISON_REDIS_URL=f"redis://:s3cret@127.0.0.1:{dead}/0",
+        LIAISON_REDIS_START_TIMEOUT_SECONDS="1",
+    )
+
+    result = _serve(1, env)
+
+    assert result.returncode == 1
+    [line] = _errors(result)
+    assert line.startswith(
+        f"error: Redis at redis://:***@127.0.0.1:{dead}/0 did not answer within 1 s"
+    )
+    assert line.endswith("check LIAISON_REDIS_URL and that Redis is running")
+    assert "s3cret" not in result.stdout + result.stderr
+
+
+async def test_json_logs_are_one_object_per_line_without_secrets_or_ins(
+    redis_url: str, tmp_path: Path
+) -> None:
+    ins = new_ins(ADULT_BIRTH)
+    with ServerProcess(
+        redis_url, tmp_path / "server", ADMIN_TOKEN, env={"LIAISON_LOG_FORMAT": "json"}
+    ) as server:
+        async with aiohttp.ClientSession() as session:
+            operator = {"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Request-Id": "op-1"}
+            body = {"id": "rpps:10000000008", "kind": "professional", "display_name": "Dr Log"}
+            async with session.post(
+                f"{server.url}/v1/admin/principals", json=body, headers=operator
+            ) as answer:
+                assert answer.status == 201
+            stranger = {"Authorization": "Bearer not-a-token"}
+            async with session.get(f"{server.url}/v1/dossiers/{ins}", headers=stranger) as answer:
+                assert answer.status == 401
+        # aiohttp's report of a malformed request would quote this header's raw line.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+            raw.sendall(b"GET / HTTP/1.1\r\nAuthorization: Bearer RAW-SECRET\x01\r\n\r\n")
+            assert raw.recv(12).startswith(b"HTTP/1.0 400")
+    log = server.log
+
+    records = [json.loads(line) for line in log.splitlines()]  # every line is JSON
+    access = [r for r in records if r["logger"] == "liaison.access"]
+    assert {(r["method"], r["route"], r["status"]) for r in access} >= {
+        ("POST", "/v1/admin/principals", 201),
+        ("GET", "/v1/dossiers/{ins}", 401),
+    }
+    assert next(r for r in access if r["status"] == 201)["request_id"] == "op-1"
+    assert any(
+        r["message"] == "malformed request refused with 400 (BadHttpMessage)" for r in records
+    )
+    assert any(r["message"].startswith("serving on http://127.0.0.1:") for r in records)
+    for secret in (ADMIN_TOKEN, "not-a-token", "RAW-SECRET", ins):
+        assert secret not in log
