@@ -101,6 +101,10 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_tail()}")
+            # "serving on" comes once every worker listens; /readyz alone may be one worker's.
+            if "serving on" not in self.log:
+                time.sleep(0.05)
+                continue
             try:
                 with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as response:  # noqa: S310
                     if response.status == 200:

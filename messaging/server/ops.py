@@ -61,13 +61,14 @@ def refresh_metrics(app: web.Application) -> None:
 
 
 async def refresh_metrics_forever(app: web.Application) -> None:
-    """Keep this worker's sampled gauges fresh for scrapes that reach another worker."""
+    """Keep this worker's sampled gauges fresh for scrapes that reach another worker, from
+    its start: a scrape of the first worker must see the second."""
     while True:
-        await asyncio.sleep(REFRESH_SECONDS)
         try:
             refresh_metrics(app)
         except Exception:  # a metric must never take the server down, nor go quiet unseen
             log.exception("metrics refresh failed")
+        await asyncio.sleep(REFRESH_SECONDS)
 
 
 async def metrics(request: web.Request) -> web.Response:
