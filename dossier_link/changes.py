@@ -32,8 +32,10 @@ class Notifier(Protocol):
     """Delivers server-signed notifications to every device of the given principals."""
 
     async def notify(
-        self, principals: Iterable[str], body: Mapping[str, Any], item: str
-    ) -> None: ...
+        self, principals: Iterable[str], body: Mapping[str, Any], item: str, *, hold: bool = False
+    ) -> None:
+        """``hold``: a principal without a device gets it on the first device it enrolls."""
+        ...
 
 
 class DeviceKeys(Protocol):
@@ -58,6 +60,8 @@ class Notice:
     with_checkpoint: bool = True
     """Carry the log's signed checkpoint after this change (DESIGN §4), so that the holder
     keeps proof of the log's state; left out for whoever may have no right on the dossier."""
+    hold: bool = False
+    """Kept for a principal without a device until its first device enrolls."""
 
 
 @dataclass
@@ -91,11 +95,17 @@ class Change:
         )
 
     def notify(
-        self, principals: Iterable[str], event: str, *, with_checkpoint: bool = True, **body: Any
+        self,
+        principals: Iterable[str],
+        event: str,
+        *,
+        with_checkpoint: bool = True,
+        hold: bool = False,
+        **body: Any,
     ) -> None:
         targets = frozenset(principals)
         if targets:
-            self.notices.append(Notice(targets, {"event": event, **body}, with_checkpoint))
+            self.notices.append(Notice(targets, {"event": event, **body}, with_checkpoint, hold))
 
     def refuse(self, decision: Decision) -> Change:
         self.refusal = decision
@@ -222,11 +232,11 @@ class Changes:
             if notice.with_checkpoint:
                 body["checkpoint"] = checkpoint
             await self.notify_directly(
-                notice.principals, body, f"n:{record.ins}:{last_seq}:{number}"
+                notice.principals, body, f"n:{record.ins}:{last_seq}:{number}", hold=notice.hold
             )
         return True
 
     async def notify_directly(
-        self, principals: Iterable[str], body: Mapping[str, Any], item: str
+        self, principals: Iterable[str], body: Mapping[str, Any], item: str, *, hold: bool = False
     ) -> None:
-        await self._notifier.notify(principals, body, item)
+        await self._notifier.notify(principals, body, item, hold=hold)

@@ -106,6 +106,7 @@ class DossierCreation:
             change.notify(
                 {holder, *live},
                 "dossier.created",
+                hold=True,  # as soon as the holder has a device, if they have none yet
                 collected_by=actor.principal,
                 at=utc(now),
             )

@@ -9,6 +9,7 @@ from messaging import crypto, redis_keys
 from messaging.auth import Caller, secret_digest
 from messaging.directory import Directory, StoredDevice
 from messaging.errors import BadSignature, InvalidEnrollmentCode, NotFound, WeakBoxKey
+from messaging.held_notices import HeldNotices
 from messaging.models import EnrollDeviceRequest, EnrollmentCodeResponse, OwnDevice
 from messaging.redis_link import RedisClient
 from messaging.scripts import Scripts
@@ -32,6 +33,7 @@ class Devices:
         scripts: Scripts,
         directory: Directory,
         hub: WakeHub,
+        held: HeldNotices,
         *,
         code_ttl: int,
     ) -> None:
@@ -39,6 +41,7 @@ class Devices:
         self._scripts = scripts
         self._directory = directory
         self._hub = hub
+        self._held = held
         self._code_ttl = code_ttl
 
     async def issue_code(self, principal: str) -> EnrollmentCodeResponse:
@@ -99,6 +102,7 @@ class Devices:
             await self._redis.delete(redis_keys.device(device.id))
             raise InvalidEnrollmentCode("unknown, expired or already used enrollment code")
         await self._hub.invalidate(f"p:{device.owner}")
+        await self._held.release(device.owner, device.id)
         return device
 
     async def own(self, caller: Caller) -> list[OwnDevice]:

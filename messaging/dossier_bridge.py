@@ -1,8 +1,8 @@
 """Where messaging meets the dossier store, one small adapter per role, each complete when built:
 
 - ``DossierActors``: principals of the directory become policy actors (the handlers' lookup);
-- ``DeviceNotifier``: dossier notifications become server-signed events in device queues
-  (``dossier_link.changes.Notifier``);
+- ``DeviceNotifier``: dossier notifications become server-signed events in device queues, held
+  for a principal without a device when asked (``dossier_link.changes.Notifier``);
 - ``DirectoryDeviceKeys``: a reader's device keys, to re-seal a document for
   (``dossier_link.changes.DeviceKeys``);
 - ``DirectoryIdentities``: the verified identity the operator recorded, a patient's birth date
@@ -23,6 +23,7 @@ from messaging import crypto
 from messaging.delivery import ServerEvents
 from messaging.directory import Directory
 from messaging.errors import NotFound
+from messaging.held_notices import HeldNotices
 from messaging.models import DossierHeader, DossierOutcome
 from messaging.timeutil import now
 
@@ -53,14 +54,20 @@ class DossierActors:
 
 
 class DeviceNotifier:
-    def __init__(self, directory: Directory, events: ServerEvents) -> None:
+    def __init__(self, directory: Directory, events: ServerEvents, held: HeldNotices) -> None:
         self._directory = directory
         self._events = events
+        self._held = held
 
-    async def notify(self, principals: Iterable[str], body: Mapping[str, Any], item: str) -> None:
+    async def notify(
+        self, principals: Iterable[str], body: Mapping[str, Any], item: str, *, hold: bool = False
+    ) -> None:
         by_owner = await self._directory.devices(principals)
         devices = [device for found in by_owner.values() for device in found]
         await self._events.emit(devices, "notification", body, item)
+        if hold:  # for whoever has no device yet, until their first one enrolls
+            for principal in (p for p, found in by_owner.items() if not found):
+                await self._held.hold(principal, body, item)
 
 
 class DirectoryDeviceKeys:

@@ -58,6 +58,11 @@ def retired_devices(principal_id: str) -> str:
     return _principal(principal_id, "retired")
 
 
+def held_notices(principal_id: str) -> str:
+    """Notifications kept until the principal enrolls a device (list of JSON)."""
+    return _principal(principal_id, "held")
+
+
 def enrollment_code(principal_id: str, code_digest: str) -> str:
     return _principal(principal_id, f"enroll:{code_digest}")
 

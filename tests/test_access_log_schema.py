@@ -23,7 +23,7 @@ from tests.support import World
 
 
 class _NoNotices:
-    async def notify(self, principals: Any, body: Any, item: str) -> None:
+    async def notify(self, principals: Any, body: Any, item: str, *, hold: bool = False) -> None:
         raise AssertionError("nothing here notifies")
 
 

@@ -52,7 +52,9 @@ class Notices:
     def __init__(self) -> None:
         self.sent: list[tuple[frozenset[str], str]] = []
 
-    async def notify(self, principals: Iterable[str], body: Mapping[str, Any], item: str) -> None:
+    async def notify(
+        self, principals: Iterable[str], body: Mapping[str, Any], item: str, *, hold: bool = False
+    ) -> None:
         self.sent.append((frozenset(principals), item))
 
 

@@ -26,6 +26,7 @@ from tests.dossiers import (
     ADULT_BIRTH,
     dossier_call,
     eventually,
+    new_ins,
     notifications,
     other_patient,
     patient,
@@ -288,6 +289,30 @@ async def test_a_collected_consent_is_logged_and_told_to_holder_and_representati
         (nurse.principal, "create"),
         (nurse.principal, "consent"),
     ]
+
+
+async def test_a_holder_without_a_device_hears_of_the_collected_consent_on_enrolling(
+    world: World,
+) -> None:
+    """CR-1, issue 7: the holder is told who collected the consent as soon as they have a
+    device; the notice waits for the first device they enroll, then reaches it once."""
+    ins = new_ins(ADULT_BIRTH)
+    holder = await world.principal(
+        f"patient:{ins}",
+        kind="patient",
+        profession=None,
+        birth_date=ADULT_BIRTH.isoformat(),
+    )
+    nurse = await world.professional()
+    consent = {"given_by": "holder", "name": "Mme Durand"}
+    status, _ = await post_dossier(world, nurse, ins, consent=consent)
+    assert status == 201
+    first = await world.enroll(holder)
+    [told] = await notifications(world, first, "dossier.created")
+    assert (told["ins"], told["collected_by"]) == (ins, nurse.principal)
+    assert told["checkpoint"]["seq"] >= 2
+    second = await world.enroll(holder)
+    assert await notifications(world, second, "dossier.created") == []
 
 
 # --- the operator's API -----------------------------------------------------------------------

@@ -28,6 +28,7 @@ from messaging.dossier_bridge import (
     DossierActors,
     MessageLinker,
 )
+from messaging.held_notices import HeldNotices
 from messaging.mailbox import Mailbox, QueueLimits
 from messaging.models import ServerInfo
 from messaging.representation_store import RepresentationStore
@@ -137,16 +138,17 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
         app[MAILBOX] = mailbox
         app[WAKE_HUB] = hub
         app[AUTH] = auth
-        app[DEVICES] = Devices(
-            redis, scripts, directory, hub, code_ttl=settings.enrollment_code_ttl_seconds
-        )
         events = ServerEvents(mailbox, secrets.sign)
+        held = HeldNotices(link, events)
+        app[DEVICES] = Devices(
+            redis, scripts, directory, hub, held, code_ttl=settings.enrollment_code_ttl_seconds
+        )
         actors = DossierActors(directory)
         dossiers = DossierService(
             DossierStore(link),
             RepresentationStore(link),
             DirectoryIdentities(directory),
-            DeviceNotifier(directory, events),
+            DeviceNotifier(directory, events, held),
             DirectoryDeviceKeys(directory),
             secrets.dossier,
             CheckpointSigner(secrets.sign, now),
