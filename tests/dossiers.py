@@ -7,11 +7,12 @@ import itertools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pytest_aiohttp import AiohttpClient
 
+from dossier_link.majority import PARIS
 from messaging import crypto, redis_keys
 from messaging.identifiers import ins_key
 from messaging.models import DossierHeader
@@ -138,8 +139,9 @@ async def notifications(world: World, device: Device, event: str) -> list[dict[s
 
 
 def years_ago(years: int, *, days: int = 0) -> date:
-    """The date ``years`` calendar years before today (UTC), moved ``days`` later."""
-    today = datetime.now(UTC).date()
+    """The date ``years`` calendar years before today in Paris, moved ``days`` later: ages are
+    counted in Europe/Paris time (CR-7), whose date runs ahead of UTC's before midnight UTC."""
+    today = datetime.now(PARIS).date()
     try:
         anniversary = today.replace(year=today.year - years)
     except ValueError:  # 29 February in a year that has none: the birthday falls on 1 March
