@@ -1,22 +1,26 @@
 """Accepting an envelope (DESIGN §5–§6) and emitting server-signed events.
 
 A 202 is answered only once the message is in every recipient device's queue. Each step is
-idempotent, so a retry by the client (or after a crash between steps) never duplicates:
-the sender's idempotency record is claimed with the payload in one script, each device's enqueue
-is idempotent per (device, message), and the answer is stored last.
+idempotent, so a retry by the client (or after a crash between steps) never duplicates: the
+sender's idempotency record is claimed (pending) with the payload in one script, each device's
+enqueue is idempotent per (device, message) through the device's index, then the record is
+marked answered and only then are the index entries dropped. What stays once every device has
+acked is the record alone (``messaging.idempotency``), for the idempotency window.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from messaging import crypto, redis_keys
+from messaging import crypto
 from messaging.auth import Caller
 from messaging.directory import Directory
-from messaging.errors import BadSignature, IdConflict, QueueFull, SenderMismatch, StaleDevices
+from messaging.errors import BadSignature, QueueFull, SenderMismatch, StaleDevices
+from messaging.idempotency import DIGEST_BYTES, SentRecords
 from messaging.mailbox import (
     AckedMessage,
     Mailbox,
@@ -34,9 +38,10 @@ from messaging.models import (
     Receipt,
 )
 from messaging.redis_link import RedisLink
-from messaging.redis_text import text
-from messaging.scripts import Call, Claim, Enqueue, Scripts
+from messaging.scripts import Call, Claim, Enqueue
 from messaging.timeutil import now_ms, rfc3339
+
+log = logging.getLogger(__name__)
 
 
 class DossierLinker(Protocol):
@@ -80,8 +85,19 @@ class ServerEvents:
         await self.mailbox.enqueue(self.items(devices, kind, body, item))
 
 
-def _store_answer(sent: str, answer: str) -> Call:
-    return Call.command("HSET", sent, "answer", answer)
+def _warn_if_failed(message_id: str) -> Callable[[list[Any] | BaseException], bool]:
+    """A check for writes sent without waiting: True (and a warning) when they failed. Only
+    memory is at stake: the device index forgets its entries after two windows anyway."""
+
+    def failed(replies: list[Any] | BaseException) -> bool:
+        error = replies if isinstance(replies, BaseException) else None
+        if isinstance(replies, list):
+            error = next((r for r in replies if isinstance(r, Exception)), None)
+        if error is not None:
+            log.warning("message %s: settling write failed: %s", message_id, error)
+        return error is not None
+
+    return failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +112,14 @@ class Delivery:
     def __init__(
         self,
         link: RedisLink,
-        scripts: Scripts,
+        records: SentRecords,
         directory: Directory,
         mailbox: Mailbox,
         events: ServerEvents,
         linker: DossierLinker,
     ) -> None:
         self._link = link
-        self._redis = link.client
-        self._scripts = scripts
+        self._records = records
         self._directory = directory
         self._mailbox = mailbox
         self._events = events
@@ -129,12 +144,11 @@ class Delivery:
         devices = await self._directory.reachable_devices(envelope.recipients)
         self._check_wraps(envelope, set(devices), set(sender_devices) - {caller.device})
 
-        received_at = rfc3339(now_ms())
         # Ed25519 signatures are deterministic: one signature is one signed content, so the
         # signature and the key wraps identify the envelope without re-serialising all of it.
         digest = crypto.digest(
-            envelope.signature.encode() + crypto.canonical_json(envelope.keys)
-        ).hex()
+            envelope.signature.encode() + crypto.canonical_json(envelope.keys), DIGEST_BYTES
+        )
         payload = json.dumps(
             {k: v for k, v in raw.items() if k != "keys"}, separators=(",", ":"), ensure_ascii=False
         )
@@ -142,25 +156,27 @@ class Delivery:
             (device, wrap) for device, wrap in envelope.keys.items() if device != DOSSIER_KEY
         ]
         # The ciphertext is stored once: in the queue entry itself when a single device gets the
-        # message (which saves its reader a round trip), else in one shared payload key.
+        # message (which saves its reader a round trip), else in one shared payload.
         inline = len(targets) == 1
-        claim = await self._scripts.claim(
-            keys=[
-                redis_keys.sent(caller.principal, envelope.id),
-                redis_keys.payload(caller.principal, envelope.id),
-            ],
-            args=[digest, "" if inline else payload, self._mailbox.limits.retention_ms],
+        claimed = await self._records.claim(
+            caller.principal,
+            envelope.id,
+            digest,
+            None if inline else payload,
+            [device for device, _ in targets],
         )
-        status = Claim(int(claim[0]))
-        if status is Claim.CONFLICT:
-            raise IdConflict(f"message id {envelope.id} was already used for another envelope")
-        sent = redis_keys.sent(caller.principal, envelope.id)
-        if len(claim) > 1 and claim[1] is not None:
+        answer = AcceptedResponse(
+            id=envelope.id, accepted_at=rfc3339(claimed.accepted_ms), dossier=claimed.dossier
+        )
+        if claimed.answered:
             if self._link.waits_for_replicas:
-                # The first attempt may have stored its answer and then missed its replicas:
-                # this answer too waits for them (claim.lua wrote the payload again).
-                await self._link.run([_store_answer(sent, text(claim[1]))], durable=True)
-            return AcceptedResponse.model_validate_json(claim[1])
+                # The first attempt may have answered and then missed its replicas: this
+                # answer too waits for them (answer.lua writes the record again).
+                await self._link.run(
+                    [self._records.answer(caller.principal, envelope.id, claimed.dossier)],
+                    durable=True,
+                )
+            return answer
         if envelope.dossier is not None:
             # MS-3, RD-11: every recipient counts, organisations member by member, with a device
             # or without one.
@@ -169,8 +185,8 @@ class Delivery:
             try:
                 await self._linker.check_exchange(caller.principal, envelope.dossier, people)
             except Exception:
-                if status is Claim.NEW:  # a first attempt: nothing of it is queued anywhere
-                    await self._forget(caller.principal, envelope.id)
+                if claimed.status is Claim.NEW:  # a first attempt: nothing of it is queued
+                    await self._records.forget(caller.principal, envelope.id)
                 raise
 
         item = message_item(caller.principal, envelope.id)
@@ -179,37 +195,54 @@ class Delivery:
                 device,
                 item,
                 message_fields(
-                    caller.principal, envelope.id, wrap, received_at, payload if inline else None
+                    caller.principal,
+                    envelope.id,
+                    wrap,
+                    answer.accepted_at,
+                    payload if inline else None,
                 ),
             )
             for device, wrap in targets
         ]
-        answer = AcceptedResponse(id=envelope.id, accepted_at=received_at, dossier=None)
-        # Without a dossier the answer is known now and travels with the enqueues, unless
-        # replicas must confirm the enqueues first: a stored answer is what a retry gets.
-        answer_now = envelope.dossier is None and not self._link.waits_for_replicas
-        also = [_store_answer(sent, answer.model_dump_json())] if answer_now else []
-        enqueued = await self._mailbox.enqueue(items, also, durable=True)
+        enqueued = await self._mailbox.enqueue(items, durable=True)
         full = [done.device for done in enqueued if done.status is Enqueue.FULL]
         if full:
             await self._mailbox.withdraw(items, enqueued)
-            await self._forget(caller.principal, envelope.id)
+            await self._records.forget(caller.principal, envelope.id)
             raise QueueFull(
                 "a recipient device has too many unacknowledged events; nothing was sent",
                 devices=full,
             )
 
-        if envelope.dossier is not None:
-            dossier = await self._linker.attach(caller.principal, raw, envelope.dossier)
-            answer = answer.model_copy(update={"dossier": dossier})
-        if not answer_now:
-            await self._link.run([_store_answer(sent, answer.model_dump_json())], durable=True)
-        return answer
+        if envelope.dossier is None:
+            # Every device has it: the 202 can go. Marking the record answered only spares a
+            # retry the enqueues (a pending record still answers a retry alike, deduplicated by
+            # the devices' index), so it rides in a later batch, and the index entries go once
+            # the mark is in.
+            self._settle(caller.principal, envelope.id, items, None)
+            return answer
+        # The outcome of the attachment is part of the answer: a retry must find it stored.
+        dossier = await self._linker.attach(caller.principal, raw, envelope.dossier)
+        await self._link.run(
+            [self._records.answer(caller.principal, envelope.id, dossier)], durable=True
+        )
+        self._link.run_later(self._mailbox.forget(items), then=_warn_if_failed(envelope.id))
+        return answer.model_copy(update={"dossier": dossier})
 
-    async def _forget(self, sender: str, message_id: str) -> None:
-        """Drop a refused message's claim and payload, so a later send is judged afresh."""
-        await self._redis.delete(
-            redis_keys.sent(sender, message_id), redis_keys.payload(sender, message_id)
+    def _settle(
+        self, sender: str, message_id: str, items: list[QueueItem], dossier: DossierOutcome | None
+    ) -> None:
+        forget = self._mailbox.forget(items)
+        warn = _warn_if_failed(message_id)
+
+        def answered(replies: list[Any] | BaseException) -> None:
+            # A failed mark leaves the record pending and the index entries in place: a retry
+            # is still answered alike, only memory is held until the index forgets them.
+            if not warn(replies) and isinstance(replies, list) and int(replies[0]):
+                self._link.run_later(forget, then=warn)
+
+        self._link.run_later(
+            [self._records.answer(sender, message_id, dossier)], then=answered, durable=True
         )
 
     @staticmethod
@@ -228,21 +261,35 @@ class Delivery:
         stream_ids: list[str],
         known: Mapping[str, AckedMessage] | None = None,
     ) -> Acknowledged:
-        """Delete acked events and send a delivery receipt per acked message to its sender.
+        """Delete acked events; for each acked message, a delivery receipt to its sender and
+        the release of its shared payload.
 
-        When ``known`` already says which message each event is (a socket remembers what it
-        delivered), the receipts go in the same round trip as the ack; a receipt for an event
-        that was acked before is a duplicate item, dropped by the enqueue script.
+        When ``known`` says which message each event is (a socket remembers what it delivered
+        and has not acked yet), all of it travels with the ack. Otherwise the receipts follow
+        for the messages this ack deleted, so that an event acked twice gets one receipt.
         """
         if known is not None and all(s in known for s in stream_ids):
-            messages = [known[s] for s in stream_ids]
-            receipts = await self._receipts(caller, messages)
-            await self._mailbox.ack(caller.device, stream_ids, receipts)
-            return Acknowledged(len(messages), len(receipts))
-        acked = await self._mailbox.ack(caller.device, stream_ids)
+            acked = [known[s] for s in dict.fromkeys(stream_ids)]
+            receipts = await self._receipts(caller, acked)
+            await self._mailbox.ack(
+                caller.device, stream_ids, receipts, self._releases(caller, acked)
+            )
+            return Acknowledged(len(acked), len(receipts))
+        pairs = await self._mailbox.ack(caller.device, stream_ids)
+        acked = [AckedMessage(sender, message_id) for sender, message_id in pairs]
+        if not acked:
+            return Acknowledged(0, 0)
         receipts = await self._receipts(caller, acked)
-        await self._mailbox.enqueue(receipts)
+        await self._mailbox.enqueue(receipts, self._releases(caller, acked))
         return Acknowledged(len(acked), len(receipts))
+
+    def _releases(self, caller: Caller, acked: list[AckedMessage]) -> list[Call]:
+        # Releasing twice is harmless: the device is simply no longer among the holders.
+        return [
+            self._records.release(message.sender, message.message_id, [caller.device])
+            for message in acked
+            if message.shared
+        ]
 
     async def _receipts(self, caller: Caller, acked: list[AckedMessage]) -> list[QueueItem]:
         # No receipt for a copy on the sender's own other device.
@@ -264,6 +311,6 @@ class Delivery:
                 senders.get(message.sender, {}),
                 "receipt",
                 receipt.model_dump(),
-                f"r:{message.message_id}:{caller.device}",
+                "",  # one receipt per ack that deleted the event: nothing to deduplicate
             )
         return items

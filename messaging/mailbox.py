@@ -1,9 +1,13 @@
 """Per-device queues: idempotent enqueue, ordered reads after a cursor, acknowledgement.
 
 A queue is a Redis stream under the device's hash tag. A message event holds only the sender,
-the message id, this device's key wrap and the reception time; the ciphertext envelope is stored
-once per message (``redis_keys.payload``) however many devices it goes to. Server-made events
-(receipts, notifications) are small and stored whole in the entry.
+the message id, this device's key wrap and the reception time; the ciphertext envelope rides in
+the entry when the message goes to this device alone, else it is stored once per message
+(``redis_keys.payload``) however many devices it goes to. Server-made events (receipts,
+notifications) are small and stored whole in the entry.
+
+Every call goes through ``RedisLink.run``, so that the reads and writes of concurrent requests
+share round trips (``messaging.autopipeline``).
 
 Cursors are the stream ids sealed with a keyed hash of the device, so that a cursor from one
 device's queue is refused by another's (``foreign_cursor``) instead of silently matching.
@@ -32,11 +36,15 @@ _STREAM_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 class QueueLimits:
     quota: int
     retention_ms: int
+    remember_ms: int
+    """How long a queued item is remembered at most for idempotent enqueue: as long as its
+    sender's pending claim (two idempotency windows)."""
 
 
 @dataclass(frozen=True, slots=True)
 class QueueItem:
-    """One event for one device. ``item`` identifies it for idempotency within the queue."""
+    """One event for one device. ``item`` identifies it for idempotency within the queue; an
+    empty ``item`` queues the event without that check (a receipt: sent once per ack)."""
 
     device: str
     item: str
@@ -54,6 +62,8 @@ class Enqueued:
 class AckedMessage:
     sender: str
     message_id: str
+    shared: bool = True
+    """Its ciphertext is a shared payload, to release on ack (unknown: released, a no-op)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +101,6 @@ class Mailbox:
         self, link: RedisLink, scripts: Scripts, limits: QueueLimits, cursor_key: bytes
     ) -> None:
         self._link = link
-        self._redis = link.client
         self._scripts = scripts
         self.limits = limits
         self._cursor_key = cursor_key
@@ -131,21 +140,33 @@ class Mailbox:
 
     def _enqueue_calls(self, items: Sequence[QueueItem]) -> list[Call]:
         now = now_ms()
+        limits = self.limits
         return [
             Call.of(
                 self._scripts.enqueue,
                 [redis_keys.queue(item.device), redis_keys.seen(item.device)],
                 [
                     item.item,
-                    self.limits.quota,
-                    self.limits.retention_ms,
+                    limits.quota,
+                    limits.retention_ms,
                     now,
                     self._link.publish_command,
                     redis_keys.wake_channel(item.device),
+                    limits.remember_ms,
                     *(value for pair in item.fields.items() for value in pair),
                 ],
             )
             for item in items
+        ]
+
+    @staticmethod
+    def forget(items: Sequence[QueueItem]) -> list[Call]:
+        """The calls taking answered items out of their devices' idempotency index: the
+        sender's record now answers a retry, and the index would only hold memory."""
+        return [
+            Call.command("ZREM", redis_keys.seen(item.device), item.item)
+            for item in items
+            if item.item
         ]
 
     async def withdraw(self, items: Sequence[QueueItem], enqueued: Sequence[Enqueued]) -> None:
@@ -166,7 +187,9 @@ class Mailbox:
     async def read(self, device: str, after: str | None, limit: int) -> Batch:
         """Up to ``limit`` events after the stream id ``after``, oldest first, as wire events."""
         start = "-" if after is None else f"({after}"
-        entries = await self._redis.xrange(redis_keys.queue(device), start, "+", count=limit)
+        (entries,) = await self._link.run(
+            [Call.command("XRANGE", redis_keys.queue(device), start, "+", "COUNT", limit)]
+        )
         if not entries:
             return Batch([], 0, after, {})
         decoded = [(text(sid or ""), fields_text(fields or {})) for sid, fields in entries]
@@ -179,10 +202,7 @@ class Mailbox:
         )
         payloads: dict[str, str] = {}
         if payload_keys:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key in payload_keys:
-                    pipe.get(key)
-                raw = await pipe.execute()
+            raw = await self._link.run([Call.command("HGET", key, "e") for key in payload_keys])
             payloads = {k: text(v) for k, v in zip(payload_keys, raw, strict=True) if v}
         # Events are assembled as JSON text around the stored payload, which is already JSON:
         # parsing and re-serialising every envelope would be the costliest step of a read.
@@ -202,17 +222,23 @@ class Mailbox:
                     f'{{"type":"message","cursor":"{cursor}","envelope":{envelope},'
                     f'"key":"{fields["k"]}","received_at":"{fields["r"]}"}}'
                 )
-                messages[stream_id] = AckedMessage(fields["s"], fields["i"])
+                messages[stream_id] = AckedMessage(fields["s"], fields["i"], "p" not in fields)
             else:
                 events.append(f'{fields["j"][:-1]},"cursor":"{cursor}"}}')
         return Batch(events, len(decoded), decoded[-1][0], messages)
 
     async def ack(
-        self, device: str, stream_ids: Sequence[str], also: Sequence[QueueItem] = ()
-    ) -> list[AckedMessage]:
-        """Delete the events; queue ``also`` in the same round trip. Returns the messages among
-        the events that were still queued."""
-        ack = Call.of(self._scripts.ack, [redis_keys.queue(device)], list(stream_ids))
-        raw = await self._link.run([ack, *self._enqueue_calls(also)])
-        values = [text(v) for v in raw[0]]
-        return [AckedMessage(values[i], values[i + 1]) for i in range(0, len(values), 2)]
+        self,
+        device: str,
+        stream_ids: Sequence[str],
+        queue: Sequence[QueueItem] = (),
+        also: Sequence[Call] = (),
+    ) -> list[tuple[str, str]]:
+        """Delete the events; queue ``queue`` and run ``also`` in the same round trip. Returns
+        (sender, message id) of each message among the events that were still queued: acking
+        again finds none."""
+        unique = list(dict.fromkeys(stream_ids))
+        ack = Call.of(self._scripts.ack, [redis_keys.queue(device)], unique)
+        raw, *_ = await self._link.run([ack, *self._enqueue_calls(queue), *also])
+        values = [text(v) for v in raw]
+        return [(values[i], values[i + 1]) for i in range(0, len(values), 2)]

@@ -4,7 +4,8 @@ Keys touched together share one cluster hash tag, so each atomic step runs on on
 Redis Cluster is a configuration change (DESIGN §7):
 
 - ``{u:<principal>}``: the principal's record, its device index, its enrollment codes, the
-  idempotency records and ciphertext payloads of the messages it sent;
+  idempotency records (one hash per generation of the window) and the shared ciphertext
+  payloads of the messages it sent;
 - ``{d:<device>}``: the device's record, its queue, the queue's idempotency index, its pending
   challenges and its tokens;
 - ``{p:<ins>}``: a dossier's state, its documents and its hash-chained access log, the
@@ -67,8 +68,10 @@ def enrollment_code(principal_id: str, code_digest: str) -> str:
     return _principal(principal_id, f"enroll:{code_digest}")
 
 
-def sent(principal_id: str, message_id: str) -> str:
-    return _principal(principal_id, f"sent:{message_id}")
+def sent(principal_id: str, generation: int) -> str:
+    """The idempotency records of the messages the principal sent in one generation of the
+    idempotency window (hash: message id -> digest, state, acceptance time)."""
+    return _principal(principal_id, f"sent:{generation}")
 
 
 def payload(principal_id: str, message_id: str) -> str:

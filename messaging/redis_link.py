@@ -6,9 +6,8 @@ Everything else holds a ``RedisLink``: ``client`` for single commands (redis-py'
 no call ever spans slots; what differs on a cluster is kept here:
 
 - ``run`` sends one batch per node: each call goes to the node owning its slot, each node's
-  calls travel on one of its connections, all nodes at once (redis-py's cluster pipeline). A
-  later batching of concurrent requests' calls belongs in ``run`` too: it already accepts any
-  mix of tags and splits them per node.
+  calls travel on one of its connections, all nodes at once (redis-py's cluster pipeline). The
+  calls of every request of one event-loop turn share that batch (``messaging.autopipeline``).
 - A multi-key command whose keys span slots is refused, never split: redis-py would split a
   ``DEL`` or ``EXISTS`` into one command per slot, quietly making one atomic step several.
 - A burst waits for a free connection (``redis_pool_timeout_seconds``), as the standalone
@@ -28,10 +27,18 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from typing import Any, Literal, TypeAlias
+from urllib.parse import urlsplit
 
+import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline
+from redis.asyncio.connection import (
+    AbstractConnection,
+    Connection,
+    SSLConnection,
+    UnixDomainSocketConnection,
+)
 from redis.exceptions import (
     ClusterDownError,
     ClusterError,
@@ -44,6 +51,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from messaging.autopipeline import AutoPipeline, Then
 from messaging.errors import ReplicasUnavailable
 from messaging.pubsub import Feed, PatternFeed, ShardedFeed, SubscriberOptions
 from messaging.redis_text import text
@@ -65,6 +73,8 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 """What an unreachable Redis raises, one server or a cluster in failover: a 503, not a bug."""
 
 _HEALTH_CHECK_SECONDS = 30
+BATCHES_IN_FLIGHT = 2
+"""Batches of calls out at once per process; more calls wait for one to come back."""
 _IN_TURN: ContextVar[bool] = ContextVar("liaison_redis_in_turn", default=False)
 
 
@@ -148,6 +158,43 @@ class _Standalone(Redis):
         return _TimedPipeline(self, transaction, self._observe)
 
 
+class _HiredisPacking:
+    """Commands packed by hiredis' C packer. redis-py's asyncio connections pack in Python,
+    which made packing the costliest part of an enqueue call (35 -> 18 µs of client CPU per
+    call in a batch of 32, ``docs/performance.md``); its synchronous client packs with hiredis
+    already."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        # redis-py spells some commands as one string ("SCRIPT LOAD"): two words on the wire.
+        if isinstance(args[0], str) and " " in args[0]:
+            args = (*args[0].split(), *args[1:])
+        return [hiredis.pack_command(args)]
+
+
+class _Connection(_HiredisPacking, Connection):
+    pass
+
+
+class _SSLConnection(_HiredisPacking, SSLConnection):
+    pass
+
+
+class _UnixConnection(_HiredisPacking, UnixDomainSocketConnection):
+    pass
+
+
+_PACKED_TCP: dict[type[Connection], type[Connection]] = {
+    Connection: _Connection,
+    SSLConnection: _SSLConnection,
+}
+
+
+def _connection_class(url: str) -> type[AbstractConnection]:
+    """The packed twin of the class redis-py picks for the URL's scheme."""
+    scheme = urlsplit(url).scheme
+    return {"rediss": _SSLConnection, "unix": _UnixConnection}.get(scheme, _Connection)
+
+
 class _ClusterPipeline(ClusterPipeline):
     def __init__(
         self, client: RedisCluster, transaction: bool | None, turns: _Turns, observe: Observe
@@ -175,6 +222,13 @@ class _Cluster(RedisCluster):
         super().__init__(*args, **kwargs)
         self._turns = turns
         self._observe = observe
+        # redis-py has no option for the nodes' connection class: nodes found later are built
+        # from the manager's arguments, the startup nodes exist already.
+        packed = _PACKED_TCP.get(self.nodes_manager.connection_kwargs["connection_class"])
+        if packed is not None:
+            self.nodes_manager.connection_kwargs["connection_class"] = packed
+            for node in self.nodes_manager.startup_nodes.values():
+                node.connection_class = packed
 
     async def initialize(self, *args: Any, **kwargs: Any) -> RedisCluster:
         try:
@@ -232,6 +286,7 @@ class RedisLink:
         sharded: bool,
         wait_replicas: int,
         wait_timeout_ms: int,
+        batches_in_flight: int = BATCHES_IN_FLIGHT,
     ) -> None:
         self.client = client
         self._feed = feed
@@ -239,6 +294,7 @@ class RedisLink:
         self.publish_command: PublishCommand = "SPUBLISH" if sharded else "PUBLISH"
         self._wait_replicas = wait_replicas
         self._wait_timeout_ms = wait_timeout_ms
+        self._batches = AutoPipeline(self._execute, max_in_flight=batches_in_flight)
 
     @property
     def waits_for_replicas(self) -> bool:
@@ -267,12 +323,33 @@ class RedisLink:
         await self.client.aclose()
 
     async def run(self, calls: Sequence[Call], *, durable: bool = False) -> list[Any]:
-        """Run ``calls`` in one round trip per node (two when a script must first be loaded).
+        """The replies to ``calls``, sent in one round trip per node together with the calls
+        of every other request of this event-loop turn (``messaging.autopipeline``).
 
         ``durable``: each node written then waits until ``redis_wait_replicas`` replicas hold
         what it has (``WAIT``, on the connection that wrote), else ``ReplicasUnavailable``.
+        A reply that is an error is raised (the first, in call order).
         """
-        waits = self._waits(calls) if durable and self._wait_replicas else []
+        if not calls:
+            return []
+        replies = await self._batches.run(calls, durable and self._wait_replicas > 0)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    def run_later(
+        self, calls: Sequence[Call], *, then: Then | None = None, durable: bool = False
+    ) -> None:
+        """Send ``calls`` with the next batch, without waiting: ``then`` gets the replies (an
+        error as a value), or the exception that failed the batch."""
+        if calls:
+            self._batches.later(calls, then, durable and self._wait_replicas > 0)
+
+    async def _execute(self, calls: Sequence[Call], durable: Sequence[bool]) -> list[Any]:
+        """One batch, one round trip per node (two when a script must first be loaded); an
+        error reply stands in the list for its call."""
+        waits = self._waits([c for c, d in zip(calls, durable, strict=True) if d])
         async with self.client.pipeline(transaction=False) as pipe:
             for call in calls:
                 if call.script is None:
@@ -290,21 +367,28 @@ class RedisLink:
                 # On a cluster SCRIPT LOAD goes to every primary: a promoted replica starts
                 # with an empty script cache.
                 await self.client.script_load(script.script)
-            retried = await self.run([calls[i] for i in unloaded], durable=durable)
+            retried = await self._execute(
+                [calls[i] for i in unloaded], [durable[i] for i in unloaded]
+            )
             for i, reply in zip(unloaded, retried, strict=True):
                 replies[i] = reply
-        for reply in [*replies, *acks]:
-            if isinstance(reply, Exception):
-                raise reply
-        if any(int(ack) < self._wait_replicas for ack in acks):
-            raise ReplicasUnavailable(
+        failed = next((ack for ack in acks if isinstance(ack, Exception)), None)
+        if failed is None and any(int(ack) < self._wait_replicas for ack in acks):
+            failed = ReplicasUnavailable(
                 f"fewer than {self._wait_replicas} replica(s) confirmed the write in time; "
                 "retry: the send is idempotent"
             )
+        if failed is not None:
+            replies = [
+                failed if d and not isinstance(r, Exception) else r
+                for r, d in zip(replies, durable, strict=True)
+            ]
         return replies
 
     def _waits(self, calls: Sequence[Call]) -> list[dict[str, Any]]:
         """One ``WAIT`` per node the calls write to: its target, as a pipeline keyword."""
+        if not calls:
+            return []
         cluster = self.cluster
         if cluster is None:
             return [{}]
@@ -341,6 +425,7 @@ async def connect(settings: Settings, observe: Observe = _unobserved) -> RedisLi
             settings.redis_url,
             max_connections=settings.redis_max_connections,
             timeout=settings.redis_pool_timeout_seconds,
+            connection_class=_connection_class(settings.redis_url),
             **options,
         )
         standalone = _Standalone(pool, observe)

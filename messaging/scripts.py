@@ -37,7 +37,7 @@ class Claim(IntEnum):
 
     NEW = 1
     RETRY = 0
-    """The same envelope again; its answer follows when the first attempt finished."""
+    """The same envelope again: the first attempt's acceptance time, and whether it finished."""
     CONFLICT = -1
     """The id was used for another envelope."""
 
@@ -49,6 +49,8 @@ class Scripts:
     ack: AsyncScript
     enroll: AsyncScript
     claim: AsyncScript
+    answer: AsyncScript
+    release: AsyncScript
     revoke: AsyncScript
     retire: AsyncScript
 

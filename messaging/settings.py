@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     """Values (array elements, members, the root) a body or frame may hold; an envelope to
     2,000 devices holds about 2,150 (400 ``invalid_json`` beyond)."""
     retention_days: float = Field(default=30.0, gt=0)
+    """How long an unacknowledged event stays queued (and a shared payload stored)."""
+    idempotency_window_seconds: float = Field(default=86_400.0, gt=0)
+    """A retry of a send within this window (and at most twice it) gets the first answer and
+    queues nothing; after it, the same id is a new message (``docs/protocol.md``)."""
     queue_quota: int = Field(default=10_000, ge=1)
     token_ttl_seconds: int = Field(default=3600, ge=10)
     challenge_ttl_seconds: int = Field(default=60, ge=5)
@@ -119,3 +123,7 @@ class Settings(BaseSettings):
     @property
     def retention_ms(self) -> int:
         return int(self.retention_days * 86_400_000)
+
+    @property
+    def idempotency_window_ms(self) -> int:
+        return max(1, int(self.idempotency_window_seconds * 1000))

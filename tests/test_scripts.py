@@ -4,6 +4,8 @@ against a Redis Cluster: a script whose keys span slots is refused there."""
 from __future__ import annotations
 
 import json
+import uuid
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis, RedisCluster
@@ -34,7 +36,7 @@ class Queue:
         status, stream_id = await self.scripts.enqueue(
             keys=[QUEUE, SEEN],
             args=[
-                *(item, quota, DAY_MS, now, self.publish, redis_keys.wake_channel(DEVICE)),
+                *(item, quota, DAY_MS, now, self.publish, redis_keys.wake_channel(DEVICE), DAY_MS),
                 *("t", "m", "i", item),
             ],
         )
@@ -69,6 +71,15 @@ async def test_enqueue_refuses_past_the_quota_and_keeps_what_is_queued(
     assert await redis.xlen(QUEUE) == 3
     # A retry of an already queued item is still recognised when the queue is full.
     assert (await queue.enqueue("m:a:0", quota=3))[0] == 0
+
+
+async def test_enqueue_without_an_item_queues_every_time_and_indexes_nothing(
+    redis: RedisClient, queue: Queue
+) -> None:
+    assert (await queue.enqueue(""))[0] == 1
+    assert (await queue.enqueue(""))[0] == 1
+    assert await redis.xlen(QUEUE) == 2
+    assert await redis.exists(SEEN) == 0
 
 
 async def test_enqueue_sets_retention_on_queue_and_index(redis: RedisClient, queue: Queue) -> None:
@@ -126,15 +137,70 @@ async def test_withdraw_removes_event_and_index_entry(
     assert await redis.zcard(SEEN) == 0
 
 
+MESSAGE = uuid.UUID("6b3f2a10-8c1d-4e5f-9a7b-0c1d2e3f4a5b").bytes
+SENDER = "rpps:1"
+NOW = 10 * DAY_MS
+
+
+def _record_keys(generation: int = 10) -> list[str]:
+    return [redis_keys.sent(SENDER, g) for g in (generation - 1, generation, generation + 1)]
+
+
+async def _claim(
+    scripts: Scripts, digest: bytes, *, now: int = NOW, payload: str = "", generation: int = 10
+) -> list[Any]:
+    keys = [*_record_keys(generation), redis_keys.payload(SENDER, "m1")]
+    holders = [DEVICE, "dev_other"] if payload else []
+    return list(
+        await scripts.claim(
+            keys=keys, args=[MESSAGE, digest, now, DAY_MS, DAY_MS, payload, *holders]
+        )
+    )
+
+
 async def test_claim_distinguishes_new_retry_and_conflict(
     redis: RedisClient, scripts: Scripts
 ) -> None:
-    keys = [redis_keys.sent("rpps:1", "m1"), redis_keys.payload("rpps:1", "m1")]
-    assert await scripts.claim(keys=keys, args=["digest-a", "{}", DAY_MS]) == [1]
-    assert await scripts.claim(keys=keys, args=["digest-a", "{}", DAY_MS]) == [0]
-    await redis.hset(keys[0], "answer", "stored")
-    assert await scripts.claim(keys=keys, args=["digest-a", "{}", DAY_MS]) == [0, b"stored"]
-    assert await scripts.claim(keys=keys, args=["digest-b", "{}", DAY_MS]) == [-1]
+    digest_a, digest_b = b"a" * 16, b"b" * 16
+    assert await _claim(scripts, digest_a) == [1, str(NOW).encode()]
+    # A retry gets the first attempt's acceptance time, pending (0) until answered.
+    assert await _claim(scripts, digest_a, now=NOW + 5) == [0, str(NOW).encode(), 0, None]
+    assert await scripts.answer(keys=_record_keys(), args=[MESSAGE, ""]) == 1
+    assert await _claim(scripts, digest_a, now=NOW + 9) == [0, str(NOW).encode(), 1, None]
+    assert await _claim(scripts, digest_b) == [-1]
+    # The record sits in the current generation's hash, which outlives it by one window.
+    assert await redis.hlen(_record_keys()[1]) == 1
+    assert 0 < await redis.pttl(_record_keys()[1]) <= DAY_MS
+
+
+async def test_claim_finds_a_record_from_the_generation_before_and_after(
+    scripts: Scripts,
+) -> None:
+    await _claim(scripts, b"a" * 16, generation=10)
+    assert (await _claim(scripts, b"a" * 16, generation=11))[0] == 0
+    assert (await _claim(scripts, b"a" * 16, generation=9))[0] == 0
+    assert (await _claim(scripts, b"a" * 16, generation=12))[0] == 1
+
+
+async def test_answer_keeps_the_dossier_outcome_for_retries(scripts: Scripts) -> None:
+    await _claim(scripts, b"a" * 16)
+    outcome = '{"status":"attached","code":null,"document":"d1"}'
+    assert await scripts.answer(keys=_record_keys(), args=[MESSAGE, outcome]) == 1
+    assert await _claim(scripts, b"a" * 16) == [0, str(NOW).encode(), 1, outcome.encode()]
+    assert await scripts.answer(keys=_record_keys(12), args=[MESSAGE, ""]) == 0
+
+
+async def test_a_shared_payload_goes_with_the_last_device_to_release_it(
+    redis: RedisClient, scripts: Scripts
+) -> None:
+    await _claim(scripts, b"a" * 16, payload='{"id":"m1"}')
+    payload = redis_keys.payload(SENDER, "m1")
+    assert await redis.hget(payload, "e") == b'{"id":"m1"}'
+    await scripts.release(keys=[payload], args=[DEVICE])
+    await scripts.release(keys=[payload], args=[DEVICE])  # acked twice: no effect
+    assert await redis.exists(payload) == 1
+    await scripts.release(keys=[payload], args=["dev_other"])
+    assert await redis.exists(payload) == 0
 
 
 async def test_enroll_consumes_the_code_once(redis: RedisClient, scripts: Scripts) -> None:

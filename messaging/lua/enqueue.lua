@@ -1,21 +1,27 @@
--- Append one event to a device queue unless it is already there (idempotent per item).
--- KEYS[1] queue stream, KEYS[2] seen index (sorted set item -> enqueue time, ms)
--- ARGV[1] item id, ARGV[2] quota, ARGV[3] retention ms, ARGV[4] now ms,
+-- Append one event to a device queue, once per item (idempotent enqueue).
+-- KEYS[1] queue stream, KEYS[2] seen index (sorted set: item -> enqueue time, ms)
+-- ARGV[1] item id ('' for an event queued without deduplication: a receipt), ARGV[2] quota,
+-- ARGV[3] retention ms, ARGV[4] now ms,
 -- ARGV[5] PUBLISH, or SPUBLISH on a Redis 7 cluster (the channel shares the queue's hash tag),
--- ARGV[6] wake channel, ARGV[7..] the event's field/value pairs.
+-- ARGV[6] wake channel, ARGV[7] how long an item stays in the index at most (ms),
+-- ARGV[8..] the event's field/value pairs.
+-- The index only has to outlive the sender's pending claim: the server removes an item once
+-- its message is answered, so what is left is what a send that died midway left behind.
 -- Returns {1, stream id} when queued, {0, ""} for a duplicate, {-1, ""} when the queue is full.
 local queue, seen = KEYS[1], KEYS[2]
 local item, quota = ARGV[1], tonumber(ARGV[2])
 local retention, now = tonumber(ARGV[3]), tonumber(ARGV[4])
+local remember = tonumber(ARGV[7])
 local cutoff = now - retention
 
--- Expired entries go first so that neither the index nor the queue grows past the retention.
-redis.call('ZREMRANGEBYSCORE', seen, '-inf', '(' .. cutoff)
-if redis.call('ZSCORE', seen, item) then
-  -- A retry writes too, so that a WAIT after it also covers the first attempt's entry
-  -- (WAIT waits for the connection's last write, and a retry may come on another connection).
-  redis.call('PEXPIRE', seen, retention)
-  return {0, ''}
+if item ~= '' then
+  redis.call('ZREMRANGEBYSCORE', seen, '-inf', '(' .. (now - remember))
+  if redis.call('ZSCORE', seen, item) then
+    -- A retry writes too, so that a WAIT after it also covers the first attempt's entry
+    -- (WAIT waits for the connection's last write, and a retry may come on another connection).
+    redis.call('PEXPIRE', seen, remember)
+    return {0, ''}
+  end
 end
 if cutoff > 0 then
   redis.call('XTRIM', queue, 'MINID', cutoff)
@@ -24,12 +30,14 @@ if redis.call('XLEN', queue) >= quota then
   return {-1, ''}
 end
 local fields = {}
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   fields[#fields + 1] = ARGV[i]
 end
 local id = redis.call('XADD', queue, '*', unpack(fields))
-redis.call('ZADD', seen, now, item)
+if item ~= '' then
+  redis.call('ZADD', seen, now, item)
+  redis.call('PEXPIRE', seen, remember)
+end
 redis.call('PEXPIRE', queue, retention)
-redis.call('PEXPIRE', seen, retention)
 redis.call(ARGV[5], ARGV[6], 'w')
 return {1, id}

@@ -29,6 +29,7 @@ from messaging.dossier_bridge import (
     MessageLinker,
 )
 from messaging.held_notices import HeldNotices
+from messaging.idempotency import SentRecords
 from messaging.mailbox import Mailbox, QueueLimits
 from messaging.models import ServerInfo
 from messaging.representation_store import RepresentationStore
@@ -118,7 +119,12 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
         mailbox = Mailbox(
             link,
             scripts,
-            QueueLimits(quota=settings.queue_quota, retention_ms=settings.retention_ms),
+            QueueLimits(
+                quota=settings.queue_quota,
+                retention_ms=settings.retention_ms,
+                # A pending record lives two windows at most; its index entries as long.
+                remember_ms=2 * settings.idempotency_window_ms,
+            ),
             secrets.cursor_key,
         )
         auth = Authenticator(
@@ -156,8 +162,14 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
         )
         app[DOSSIER_ACTORS] = actors
         app[DOSSIERS] = dossiers
+        records = SentRecords(
+            link,
+            scripts,
+            window_ms=settings.idempotency_window_ms,
+            payload_retention_ms=settings.retention_ms,
+        )
         app[DELIVERY] = Delivery(
-            link, scripts, directory, mailbox, events, MessageLinker(actors, dossiers.linker)
+            link, records, directory, mailbox, events, MessageLinker(actors, dossiers.linker)
         )
         await hub.start()
         refresher = asyncio.create_task(ops.refresh_metrics_forever(app), name="liaison-metrics")

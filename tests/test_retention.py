@@ -1,0 +1,174 @@
+"""What the server keeps of a message once every device has acked it: its idempotency record,
+for the idempotency window, and nothing else (issue 12). A shared payload goes with the last
+ack; a retry inside the window gets the first answer; after it, the id is a new message."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from pytest_aiohttp import AiohttpClient
+
+from messaging import redis_keys
+from messaging.redis_link import RedisClient
+from messaging.server.app import create_app
+from messaging.settings import Settings
+from tests.conftest import ADMIN_TOKEN
+from tests.support import Device, World, compose, open_message
+
+ALSO_ON_CLUSTER = True
+
+
+async def _send(world: World, sender: Device, envelope: dict[str, Any]) -> Any:
+    response = await world.client.post("/v1/messages", json=envelope, headers=sender.headers)
+    return response.status, await response.json()
+
+
+async def _events(world: World, device: Device) -> list[dict[str, Any]]:
+    response = await world.client.get("/v1/messages", headers=device.headers)
+    assert response.status == 200, await response.text()
+    events: list[dict[str, Any]] = (await response.json())["events"]
+    return events
+
+
+async def _ack(world: World, device: Device, event: dict[str, Any]) -> None:
+    response = await world.client.post(
+        "/v1/messages/ack", json={"cursors": [event["cursor"]]}, headers=device.headers
+    )
+    assert response.status == 204
+
+
+async def _eventually(check: Any, what: str, within: float = 5.0) -> None:
+    """Poll ``check()`` until it is true (the server settles some writes after its answer)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.02)
+
+
+async def _team(world: World, *members: Device) -> str:
+    return await world.principal(
+        f"org:equipe-{uuid.uuid4().hex[:8]}",
+        kind="organisation",
+        display_name="Équipe de soins",
+        profession=None,
+        members=[member.principal for member in members],
+    )
+
+
+async def test_a_shared_payload_is_freed_when_its_last_device_acks(
+    world: World, redis: RedisClient
+) -> None:
+    alice, nurse_a, nurse_b = (
+        await world.professional(),
+        await world.professional(),
+        await world.professional(),
+    )
+    team = await _team(world, nurse_a, nurse_b)
+    envelope = compose(alice, [team], [nurse_a, nurse_b])
+    assert (await _send(world, alice, envelope))[0] == 202
+    payload = redis_keys.payload(alice.principal, envelope["id"])
+    assert await redis.exists(payload) == 1
+
+    [first] = await _events(world, nurse_a)
+    await _ack(world, nurse_a, first)
+    # The other nurse has not read it yet: the payload stays, and she can still read it.
+    assert await redis.exists(payload) == 1
+    [second] = await _events(world, nurse_b)
+    assert open_message(second, nurse_b).subject == "Compte rendu"
+    await _ack(world, nurse_b, second)
+    assert await redis.exists(payload) == 0
+
+
+async def test_a_socket_ack_frees_the_shared_payload_too(world: World, redis: RedisClient) -> None:
+    alice, nurse_a, nurse_b = (
+        await world.professional(),
+        await world.professional(),
+        await world.professional(),
+    )
+    team = await _team(world, nurse_a, nurse_b)
+    envelope = compose(alice, [team], [nurse_a, nurse_b])
+    await _send(world, alice, envelope)
+    for nurse in (nurse_a, nurse_b):
+        async with world.client.ws_connect("/v1/stream", headers=nurse.headers) as ws:
+            event = await ws.receive_json(timeout=5)
+            assert (await ws.receive_json(timeout=5))["type"] == "queue_empty"
+            await ws.send_json({"type": "ack", "cursors": [event["cursor"]]})
+            queue = redis_keys.queue(nurse.device_id)
+            await _eventually(lambda q=queue: _is_empty(redis, q), "the ack never landed")
+    assert await redis.exists(redis_keys.payload(alice.principal, envelope["id"])) == 0
+
+
+async def _is_empty(redis: RedisClient, queue: str) -> bool:
+    return int(await redis.xlen(queue)) == 0
+
+
+async def test_once_acked_only_the_idempotency_record_stays(
+    world: World, redis: RedisClient
+) -> None:
+    alice, bob = await world.professional(), await world.professional()
+    envelope = compose(alice, [bob.principal], [bob])
+    await _send(world, alice, envelope)
+    [event] = await _events(world, bob)
+    await _ack(world, bob, event)
+    seen = redis_keys.seen(bob.device_id)
+    # The answered mark, then the device's index entry, are settled after the 202.
+    await _eventually(lambda: _absent(redis, seen), "the device index kept the message")
+    every_generation = redis_keys.sent(alice.principal, 0).removesuffix("0") + "*"
+    records = [key async for key in redis.scan_iter(match=every_generation)]
+    [record_key] = records
+    assert await redis.hlen(record_key) == 1
+    assert await redis.hkeys(record_key) == [uuid.UUID(envelope["id"]).bytes]
+    assert await redis.exists(redis_keys.payload(alice.principal, envelope["id"])) == 0
+
+
+async def _absent(redis: RedisClient, key: str) -> bool:
+    return int(await redis.exists(key)) == 0
+
+
+async def test_a_retry_inside_the_window_is_answered_like_the_first(
+    world: World, redis: RedisClient
+) -> None:
+    alice, bob = await world.professional(), await world.professional()
+    envelope = compose(alice, [bob.principal], [bob])
+    first = await _send(world, alice, envelope)
+    [event] = await _events(world, bob)
+    await _ack(world, bob, event)
+    # Delivered and acked: the retry still gets the first answer, and queues nothing.
+    again = await _send(world, alice, envelope)
+    assert again == first
+    assert await _events(world, bob) == []
+    # Answered, with the index entry gone: still the same answer.
+    await _eventually(lambda: _absent(redis, redis_keys.seen(bob.device_id)), "never settled")
+    assert await _send(world, alice, envelope) == first
+    assert await _events(world, bob) == []
+
+
+async def test_a_retry_after_the_window_is_a_new_message(
+    aiohttp_client: AiohttpClient, settings: Settings, redis: RedisClient
+) -> None:
+    short = settings.model_copy(update={"idempotency_window_seconds": 0.2})
+    world = World(await aiohttp_client(create_app(short)), ADMIN_TOKEN, redis)
+    alice, bob = await world.professional(), await world.professional()
+    envelope = compose(alice, [bob.principal], [bob])
+    status, first = await _send(world, alice, envelope)
+    assert status == 202
+    [event] = await _events(world, bob)
+    await _ack(world, bob, event)
+
+    # Kept for one window at least, two at most: retry until the record is gone.
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:
+        status, answer = await _send(world, alice, envelope)
+        assert status == 202
+        if answer != first:
+            break
+        assert await _events(world, bob) == [], "a retry inside the window queued again"
+        assert asyncio.get_running_loop().time() < deadline, "the record never expired"
+        await asyncio.sleep(0.05)
+    # A new acceptance, delivered again: recipients drop it by (sender, id) if they remember.
+    assert answer["id"] == first["id"]
+    assert answer["accepted_at"] > first["accepted_at"]
+    [again] = await _events(world, bob)
+    assert again["envelope"]["id"] == envelope["id"]
