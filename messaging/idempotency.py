@@ -85,7 +85,8 @@ class SentRecords:
             *(holders if payload is not None else ()),
         ]
         keys.append(redis_keys.payload(sender, message_id))
-        (reply,) = await self._link.run([Call.of(self._scripts.claim, keys, args)])
+        # Durable: the shared payload must be on the replicas before any device reads it.
+        (reply,) = await self._link.run([Call.of(self._scripts.claim, keys, args)], durable=True)
         status = Claim(int(reply[0]))
         if status is Claim.CONFLICT:
             raise IdConflict(f"message id {message_id} was already used for another envelope")
