@@ -58,3 +58,65 @@ def test_mix_weights_parse_and_refuse_unknown_kinds() -> None:
     assert dict(parse_mix("org=1")) == {"direct": 0, "org": 1, "dossier": 0}
     with pytest.raises(ValueError, match="mix"):
         parse_mix("broadcast=5")
+
+
+@pytest.mark.slow
+def test_send_mode_replays_the_same_envelopes_at_liaison_and_the_baseline(
+    tmp_path: Path,
+) -> None:
+    config = BenchConfig(
+        mode="send",
+        professionals=4,
+        org_size=2,
+        mix=parse_mix("direct=80,org=20"),
+        envelopes=400,
+        concurrency=4,
+        duration=1.0,
+        warmup=0.2,
+        json_out=tmp_path / "send.json",
+        progress=False,
+        seed=2,
+    )
+
+    report = run_bench(config)
+
+    liaison, baseline = report["phases"]["liaison"], report["phases"]["baseline"]
+    assert report["envelopes"]["built"] == 400
+    assert liaison["accepted"] > 0
+    assert liaison["failed"] == 0
+    assert baseline["accepted"] > 0
+    assert liaison["cpu_us_per_request"]["server"] > 0
+    assert report["send_throughput_ratio"] > 0
+    assert report["send_server_cpu_per_request_ratio"] > 0
+    assert {t["target"].split(" ")[0] for t in report["targets"]} == {
+        "send_throughput_ratio",
+        "send_server_cpu_per_request_ratio",
+    }
+
+
+@pytest.mark.slow
+def test_soak_mode_reports_memory_per_message_with_ack_only_receivers(tmp_path: Path) -> None:
+    config = BenchConfig(
+        mode="soak",
+        professionals=4,
+        org_size=2,
+        mix=parse_mix("direct=50,org=50"),
+        receivers="ack-only",
+        rate=40.0,
+        duration=1.5,
+        warmup=0.5,
+        json_out=tmp_path / "soak.json",
+        progress=False,
+        seed=3,
+    )
+
+    report = run_bench(config)
+
+    soak, memory = report["phases"]["soak"], report["memory"]
+    assert memory["messages"] > 0
+    assert soak["delivered"] > 0
+    assert soak["receipts"] > 0
+    # Every event was acked and every index entry dropped before memory was read again.
+    assert memory["left_queued_or_indexed"] == 0
+    assert report["retained_bytes_per_message"] is not None
+    assert report["targets"][0]["target"].startswith("retained_bytes_per_message")

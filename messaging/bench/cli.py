@@ -20,8 +20,14 @@ redis-server and `liaison serve --workers N` on free 127.0.0.1 ports, deleted af
 
 Modes:
   load         enroll professionals, then send 1:1 / organisation / dossier-linked messages
-               (SDK: encrypt + sign) while WebSocket receivers decrypt, verify and ack;
-               reports accepted/s, delivered/s, end-to-end latency, errors, CPU.
+               (SDK: encrypt + sign) while WebSocket receivers decrypt, verify and ack
+               (--receivers ack-only: read and ack, no crypto); reports accepted/s,
+               delivered/s, end-to-end latency, errors, CPU.
+  send         the send path alone: replay --envelopes pre-built, pre-signed envelopes (no
+               client crypto in the timed window) at Liaison, then at the bare baseline, in
+               the same run; reports requests/s and server CPU per request, and the ratios.
+  soak         send at --rate (200/s) for --duration (60 s) while receivers ack everything;
+               reports Redis used_memory growth per message once all is acked.
   sockets      open --sockets idle WebSockets; reports server RSS and Redis connections.
   queue-depth  fill a device queue to each of --depths via the API, then time --batch
                sends and acks at that depth.
@@ -49,7 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(run=run)
     parser.add_argument(
         "--mode",
-        choices=("load", "sockets", "queue-depth"),
+        choices=("load", "send", "soak", "sockets", "queue-depth"),
         default="load",
         help="what to measure (default load)",
     )
@@ -94,7 +100,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     people.add_argument("--org-size", type=int, default=10, help="organisation members (10)")
     people.add_argument("--patients", type=int, default=2, help="patients with a dossier (2)")
 
-    work = parser.add_argument_group("workload (mode load)")
+    work = parser.add_argument_group("workload (modes load, send, soak)")
     work.add_argument(
         "--mix",
         default="direct=100",
@@ -147,6 +153,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="then run open loop at half the reached rate and report its p99",
     )
     work.add_argument("--seed", type=int, help="random seed of the workload")
+    work.add_argument(
+        "--receivers",
+        choices=("sdk", "ack-only"),
+        default="sdk",
+        help="sdk: decrypt and verify each event (default); ack-only: read and ack it",
+    )
+    work.add_argument(
+        "--envelopes",
+        type=_positive_int,
+        default=40_000,
+        help="mode send: envelopes built before the timed window (40000; a phase ends early "
+        "when they run out)",
+    )
 
     out = parser.add_argument_group("output")
     out.add_argument("--json-out", type=Path, metavar="FILE", help="write the JSON report")
@@ -200,6 +219,8 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         "client_procs": args.client_procs,
         "baseline": args.baseline,
         "half_peak": args.half_peak,
+        "receivers": args.receivers,
+        "envelopes": args.envelopes,
         "json_out": args.json_out,
         "histogram_png": args.histogram_png,
         "progress": args.progress,
@@ -221,10 +242,18 @@ def run(args: argparse.Namespace) -> int:
     from messaging.bench.queue_depth import render_queue_depth
     from messaging.bench.report import render_load
     from messaging.bench.runner import run_bench
+    from messaging.bench.send_mode import render_send
+    from messaging.bench.soak import render_soak
     from messaging.bench.sockets import render_sockets
 
     report = run_bench(config)
-    render = {"load": render_load, "sockets": render_sockets, "queue-depth": render_queue_depth}
+    render = {
+        "load": render_load,
+        "send": render_send,
+        "soak": render_soak,
+        "sockets": render_sockets,
+        "queue-depth": render_queue_depth,
+    }
     print(render[config.mode](report), flush=True)
     if config.json_out is not None:
         print(f"report: {config.json_out}")

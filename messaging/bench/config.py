@@ -6,11 +6,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-Mode = Literal["load", "sockets", "queue-depth"]
+Mode = Literal["load", "send", "soak", "sockets", "queue-depth"]
 Kind = Literal["direct", "org", "dossier"]
+ReceiverKind = Literal["sdk", "ack-only"]
 KINDS: Final[tuple[Kind, ...]] = ("direct", "org", "dossier")
 
 DEFAULT_DURATION: Final = 10.0
+SOAK_DURATION: Final = 60.0
+SOAK_RATE: Final = 200.0
+"""``--mode soak`` without ``--duration`` / ``--rate``: a minute at 200 messages/s."""
 # With only ``--messages``, the run still has to end by itself if the server stalls.
 MESSAGES_ONLY_CAP: Final = 600.0
 
@@ -77,6 +81,11 @@ class BenchConfig:
     client_procs: int = 1
     baseline: bool = False
     half_peak: bool = False
+    receivers: ReceiverKind = "sdk"
+    """``sdk``: decrypt and verify each message as ``liaison watch`` does; ``ack-only``: read
+    the frames and ack, no client crypto (latency then from ``created_at``, to the ms)."""
+    envelopes: int = 40_000
+    """``--mode send``: envelopes built and signed before the timed windows."""
     # output
     json_out: Path | None = None
     histogram_png: Path | None = None
@@ -106,6 +115,11 @@ class BenchConfig:
             (self.client_procs >= 1, "--client-procs must be at least 1"),
             (self.sockets >= 1, "--sockets must be at least 1"),
             (self.batch >= 1, "--batch must be at least 1"),
+            (self.envelopes >= 1, "--envelopes must be at least 1"),
+            (
+                self.mode != "send" or self.weights().get("dossier", 0) == 0,
+                "--mode send replays direct and org messages only (no dossier in --mix)",
+            ),
             (self.url is None or self.admin_token is not None, "--url needs --admin-token"),
             (
                 not self.redis_cluster
@@ -126,7 +140,13 @@ class BenchConfig:
         """The measured window in seconds (an upper bound when ``messages`` is set)."""
         if self.duration is not None:
             return self.duration
+        if self.mode == "soak":
+            return SOAK_DURATION
         return MESSAGES_ONLY_CAP if self.messages is not None else DEFAULT_DURATION
+
+    @property
+    def soak_rate(self) -> float:
+        return self.rate if self.rate is not None else SOAK_RATE
 
     def weights(self) -> dict[Kind, int]:
         return dict(self.mix)

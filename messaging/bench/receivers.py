@@ -1,14 +1,25 @@
-"""The receiving side of the load: one WebSocket per device, every event timed and acked."""
+"""The receiving side of the load: one WebSocket per device, every event timed and acked.
+
+``Receivers`` read through the SDK (decrypt, verify, ack: what ``liaison watch`` does);
+``AckOnlyReceivers`` read the frames and ack them, with no client crypto, so that the bench's
+own CPU weighs less on a machine it shares with the server (``--receivers ack-only``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import aiohttp
 
 from messaging.bench.workload import ReceiveStats, Window, body_timestamp
 from messaging.client import (
+    ACK_BATCH,
     BacklogDrained,
     LiaisonClient,
     ReceivedMessage,
@@ -30,6 +41,17 @@ class Receivers:
         self._expected: int | None = None
         self._arrived = asyncio.Event()
 
+    def _delivered(self, sent_ns: int | None, received_ns: int) -> None:
+        """Count one message; its latency when it was sent inside the window."""
+        stats = self.stats
+        stats.delivered_total += 1
+        window = self.window
+        if sent_ns is not None and window is not None and sent_ns in window:
+            stats.delivered += 1
+            stats.latency_ns.append(received_ns - sent_ns)
+            if self._expected is not None and stats.delivered >= self._expected:
+                self._arrived.set()
+
     def begin(self, window: Window) -> ReceiveStats:
         """Count from now on for ``window``, in fresh figures."""
         self.window = window
@@ -40,8 +62,7 @@ class Receivers:
 
     async def start(self, within: float = 30.0) -> None:
         self._tasks = [
-            asyncio.create_task(self._consume(client, ready))
-            for client, ready in zip(self._clients, self._ready, strict=True)
+            asyncio.create_task(self._consume(n, ready)) for n, ready in enumerate(self._ready)
         ]
         waiting = [asyncio.create_task(ready.wait()) for ready in self._ready]
         _, pending = await asyncio.wait(waiting, timeout=within)
@@ -64,7 +85,8 @@ class Receivers:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._arrived.wait(), within)
 
-    async def _consume(self, client: LiaisonClient, ready: asyncio.Event) -> None:
+    async def _consume(self, n: int, ready: asyncio.Event) -> None:
+        client = self._clients[n]
         try:
             async for item in client.stream():
                 if isinstance(item, BacklogDrained):
@@ -72,15 +94,7 @@ class Receivers:
                     continue
                 stats = self.stats
                 if isinstance(item, ReceivedMessage):
-                    received = time.time_ns()
-                    stats.delivered_total += 1
-                    sent = body_timestamp(item.body)
-                    window = self.window
-                    if sent is not None and window is not None and sent in window:
-                        stats.delivered += 1
-                        stats.latency_ns.append(received - sent)
-                        if self._expected is not None and stats.delivered >= self._expected:
-                            self._arrived.set()
+                    self._delivered(body_timestamp(item.body), time.time_ns())
                 elif isinstance(item, ReceivedReceipt):
                     stats.receipts += 1
                 elif isinstance(item, ReceivedNotification):
@@ -92,3 +106,63 @@ class Receivers:
                     await client.ack([item.cursor])
         except SdkError as exc:
             self.stats.errors[exc.code] += 1
+
+
+def _created_ns(envelope: dict[str, Any]) -> int | None:
+    try:
+        created = datetime.fromisoformat(str(envelope["created_at"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return None
+    return int(created.timestamp() * 1000) * 1_000_000
+
+
+class AckOnlyReceivers(Receivers):
+    """One raw WebSocket per device: each frame is parsed and its event acked, nothing is
+    decrypted or verified. Latency runs from the envelope's ``created_at`` (milliseconds: the
+    SDK stamps it when the send starts), the body's timestamp being encrypted. Acks of one
+    loop turn share a frame, as the SDK's do."""
+
+    def __init__(self, url: str, session: aiohttp.ClientSession, tokens: Sequence[str]) -> None:
+        super().__init__([])
+        self._url = url.rstrip("/") + "/v1/stream"
+        self._session = session
+        self._tokens = list(tokens)
+        self._ready = [asyncio.Event() for _ in self._tokens]
+
+    async def _consume(self, n: int, ready: asyncio.Event) -> None:
+        headers = {"Authorization": f"Bearer {self._tokens[n]}"}
+        pending: list[str] = []
+        flushing: asyncio.Task[None] | None = None
+
+        async def flush(ws: aiohttp.ClientWebSocketResponse) -> None:
+            nonlocal flushing
+            while pending and not ws.closed:
+                chunk = pending[:ACK_BATCH]
+                del pending[:ACK_BATCH]
+                await ws.send_str(json.dumps({"type": "ack", "cursors": chunk}))
+            flushing = None
+
+        try:
+            async with self._session.ws_connect(self._url, headers=headers) as ws:
+                async for frame in ws:
+                    if frame.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    event = json.loads(frame.data)
+                    kind = event.get("type")
+                    if kind == "queue_empty":
+                        ready.set()
+                        continue
+                    if kind == "message":
+                        self._delivered(_created_ns(event["envelope"]), time.time_ns())
+                    elif kind == "receipt":
+                        self.stats.receipts += 1
+                    elif kind == "notification":
+                        self.stats.notifications[event["notification"]["event"]] += 1
+                    else:
+                        self.stats.errors[str(kind)] += 1
+                        continue
+                    pending.append(event["cursor"])
+                    if flushing is None:
+                        flushing = asyncio.create_task(flush(ws))
+        except (aiohttp.ClientError, OSError) as exc:
+            self.stats.errors[type(exc).__name__] += 1

@@ -15,10 +15,10 @@ from messaging.bench.config import BenchConfig
 from messaging.bench.population import Population
 from messaging.bench.workload import ReceiveStats, SendStats
 
-# Targets from the issue: reported, never asserted.
-THROUGHPUT_RATIO_MIN = 0.9
-CPU_RATIO_MAX = 1.2
-P99_AT_HALF_PEAK_MS_MAX = 50.0
+# Targets from the issues (12 for the full loop): reported, never asserted.
+THROUGHPUT_RATIO_MIN = 0.6
+CPU_RATIO_MAX = 2.0
+P99_AT_HALF_PEAK_MS_MAX = 10.0
 RSS_PER_SOCKET_KIB_MAX = 50.0
 DEPTH_RATIO_MAX = 1.10
 
@@ -72,6 +72,8 @@ def phase_figures(
         "window_s": round(window_s, 3),
         "attempted": sent.attempted,
         "accepted": accepted,
+        # Warm-up sends included: what a soak leaves in Redis.
+        "accepted_total": sent.started - sent.failed,
         "accepted_per_s": round(accepted / window_s, 1) if window_s > 0 else 0.0,
         "accept_latency_ms": latency_ms(sent.accept_ns),
         "errors": dict(sent.errors),
@@ -264,16 +266,12 @@ def load_report(
             liaison["cpu_ms_per_message"]["server_plus_redis"],
             base["cpu_ms_per_message"]["server_plus_redis"],
         )
-    shape = f"{mix_label(config)} {config.payload_size} B"
+    shape = f"{mix_label(config)} {config.payload_size} B, receivers {config.receivers}"
+    p99 = None if half is None else half["latency_ms"]["p99"]
     targets = [
-        target(f"throughput ratio ({shape})", throughput, THROUGHPUT_RATIO_MIN, at_least=True),
-        target("server CPU per message ratio", cpu_ratio, CPU_RATIO_MAX, at_least=False),
-        target(
-            "p99 send->receive at half of peak rate (ms)",
-            None if half is None else half["latency_ms"]["p99"],
-            P99_AT_HALF_PEAK_MS_MAX,
-            at_least=False,
-        ),
+        target(f"throughput_ratio ({shape})", throughput, THROUGHPUT_RATIO_MIN, at_least=True),
+        target("cpu_per_message_ratio (server)", cpu_ratio, CPU_RATIO_MAX, at_least=False),
+        target("p99_at_half_peak_ms (send -> receive)", p99, P99_AT_HALF_PEAK_MS_MAX, False),
     ]
     return {
         "population": {
@@ -286,6 +284,7 @@ def load_report(
         "throughput_ratio": throughput,
         "cpu_per_message_ratio": cpu_ratio,
         "cpu_per_message_ratio_with_redis": cpu_ratio_redis,
+        "p99_at_half_peak_ms": p99,
         "targets": targets,
     }
 
