@@ -47,27 +47,29 @@ async def _eventually(check: Any, what: str, within: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def _team(world: World, *members: Device) -> str:
-    return await world.principal(
-        f"org:equipe-{uuid.uuid4().hex[:8]}",
-        kind="organisation",
-        display_name="Équipe de soins",
-        profession=None,
-        members=[member.principal for member in members],
-    )
-
-
-async def test_a_shared_payload_is_freed_when_its_last_device_acks(
-    world: World, redis: RedisClient
-) -> None:
+async def _to_a_team(world: World) -> tuple[Device, Device, Device, dict[str, Any]]:
+    """Alice's message to a team of two nurses: one ciphertext, shared by their devices."""
     alice, nurse_a, nurse_b = (
         await world.professional(),
         await world.professional(),
         await world.professional(),
     )
-    team = await _team(world, nurse_a, nurse_b)
+    team = await world.principal(
+        f"org:equipe-{uuid.uuid4().hex[:8]}",
+        kind="organisation",
+        display_name="Équipe de soins",
+        profession=None,
+        members=[nurse_a.principal, nurse_b.principal],
+    )
     envelope = compose(alice, [team], [nurse_a, nurse_b])
     assert (await _send(world, alice, envelope))[0] == 202
+    return alice, nurse_a, nurse_b, envelope
+
+
+async def test_a_shared_payload_is_freed_when_its_last_device_acks(
+    world: World, redis: RedisClient
+) -> None:
+    alice, nurse_a, nurse_b, envelope = await _to_a_team(world)
     payload = redis_keys.payload(alice.principal, envelope["id"])
     assert await redis.exists(payload) == 1
 
@@ -82,14 +84,7 @@ async def test_a_shared_payload_is_freed_when_its_last_device_acks(
 
 
 async def test_a_socket_ack_frees_the_shared_payload_too(world: World, redis: RedisClient) -> None:
-    alice, nurse_a, nurse_b = (
-        await world.professional(),
-        await world.professional(),
-        await world.professional(),
-    )
-    team = await _team(world, nurse_a, nurse_b)
-    envelope = compose(alice, [team], [nurse_a, nurse_b])
-    await _send(world, alice, envelope)
+    alice, nurse_a, nurse_b, envelope = await _to_a_team(world)
     for nurse in (nurse_a, nurse_b):
         async with world.client.ws_connect("/v1/stream", headers=nurse.headers) as ws:
             event = await ws.receive_json(timeout=5)

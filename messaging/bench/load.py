@@ -67,32 +67,42 @@ class Stage:
 async def staged(config: BenchConfig, endpoint: Endpoint) -> AsyncIterator[Stage]:
     """The population, its logged-in clients and the running receivers, for the phases."""
     async with aiohttp.ClientSession(connector=connector(), timeout=HTTP_TIMEOUT) as session:
-        population = await create_population(
-            session,
-            endpoint.url,
-            endpoint.admin_token,
-            professionals=config.professionals,
-            org_size=config.org_size,
-            patients=config.patients,
-            with_dossiers=config.weights().get("dossier", 0) > 0,
-        )
+        population = await populate(config, endpoint, session)
         clients = [
             LiaisonClient(endpoint.url, device, session=session) for device in population.devices()
         ]
         await asyncio.gather(*(client.login() for client in clients))
         receivers = await make_receivers(config, endpoint, session, population, clients)
         await receivers.start()
-        plan = PlanData(
-            professionals=tuple(p.principal for p in population.professionals),
-            org=population.org,
-            org_members=population.org_members,
-            patients=tuple(p.ins for p in population.patients),
-            weights=config.mix,
-        )
+        plan = plan_of(config, population)
         try:
             yield Stage(config, endpoint, population, plan, session, clients, receivers)
         finally:
             await receivers.stop()
+
+
+async def populate(
+    config: BenchConfig, endpoint: Endpoint, session: aiohttp.ClientSession
+) -> Population:
+    return await create_population(
+        session,
+        endpoint.url,
+        endpoint.admin_token,
+        professionals=config.professionals,
+        org_size=config.org_size,
+        patients=config.patients,
+        with_dossiers=config.weights().get("dossier", 0) > 0,
+    )
+
+
+def plan_of(config: BenchConfig, population: Population) -> PlanData:
+    return PlanData(
+        professionals=tuple(p.principal for p in population.professionals),
+        org=population.org,
+        org_members=population.org_members,
+        patients=tuple(p.ins for p in population.patients),
+        weights=config.mix,
+    )
 
 
 def seed_of(config: BenchConfig) -> int:

@@ -14,9 +14,7 @@ import asyncio
 import itertools
 import json
 import random
-import secrets
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,15 +26,13 @@ import aiohttp
 from messaging.bench.baseline import BaselineServer
 from messaging.bench.config import BenchConfig
 from messaging.bench.deployment import Endpoint
-from messaging.bench.load import HTTP_TIMEOUT, drop_baseline_keys
+from messaging.bench.load import HTTP_TIMEOUT, drop_baseline_keys, plan_of, populate, seed_of
 from messaging.bench.meter import measure
-from messaging.bench.population import Population, create_population, device_token
+from messaging.bench.population import Population, device_token
 from messaging.bench.progress import enabled, progress
 from messaging.bench.report import latency_ms, ratio, render_targets, table, target
 from messaging.bench.senders import connector
-from messaging.bench.workload import SUBJECT, PlanData, Planner, Window, make_body
-from messaging.client import MessageContent, build_envelope
-from messaging.timeutil import now_ms, rfc3339
+from messaging.bench.workload import PlanData, Planner, Window, make_body, signed_envelope
 
 SEND_THROUGHPUT_RATIO_MIN = 1.0
 SEND_CPU_RATIO_MAX = 1.0
@@ -71,19 +67,8 @@ def build_requests(
     for _ in range(config.envelopes):
         index, chosen = planner.pick()
         sender = pros[index]
-        wraps: dict[str, bytes] = {}
-        for recipient in chosen.recipients:
-            wraps.update(box_keys[recipient])
-        envelope = build_envelope(
-            message_id=str(uuid.uuid4()),
-            sender=sender.principal,
-            sender_device=sender.device_id,
-            sign_key=sender.keys.sign,
-            recipients=chosen.recipients,
-            created_at=rfc3339(now_ms()),
-            content=MessageContent(SUBJECT, make_body(time.time_ns(), config.payload_size)),
-            box_keys=wraps,
-        )
+        body = make_body(time.time_ns(), config.payload_size)
+        envelope = signed_envelope(sender, chosen, body, box_keys, population.dossier_key)
         requests.append(Request(sender.device_id, json.dumps(envelope).encode()))
     return requests
 
@@ -196,15 +181,7 @@ async def run_send(
     baseline_redis: tuple[str, int | None],
 ) -> dict[str, Any]:
     async with aiohttp.ClientSession(connector=connector(), timeout=HTTP_TIMEOUT) as session:
-        population = await create_population(
-            session,
-            endpoint.url,
-            endpoint.admin_token,
-            professionals=config.professionals,
-            org_size=config.org_size,
-            patients=config.patients,
-            with_dossiers=False,
-        )
+        population = await populate(config, endpoint, session)
         pros = population.professionals
         tokens = dict(
             zip(
@@ -213,14 +190,8 @@ async def run_send(
                 strict=True,
             )
         )
-        plan = PlanData(
-            professionals=tuple(p.principal for p in pros),
-            org=population.org,
-            org_members=population.org_members,
-            patients=(),
-            weights=config.mix,
-        )
-        seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
+        plan = plan_of(config, population)
+        seed = seed_of(config)
         began = time.monotonic()
         requests = await asyncio.to_thread(build_requests, config, population, plan, seed)
         built_s = time.monotonic() - began

@@ -188,6 +188,31 @@ def liaison_sender(clients: Sequence[LiaisonClient]) -> SendOne:
     return send
 
 
+def signed_envelope(
+    sender: DeviceIdentity,
+    target: Target,
+    body: str,
+    box_keys: Mapping[str, Mapping[str, bytes]],
+    dossier_key: bytes,
+) -> dict[str, Any]:
+    """An envelope as the SDK builds it (``build_envelope``), for the target's devices."""
+    wraps: dict[str, bytes] = {}
+    for recipient in target.recipients:
+        wraps.update(box_keys[recipient])
+    return build_envelope(
+        message_id=str(uuid.uuid4()),
+        sender=sender.principal,
+        sender_device=sender.device_id,
+        sign_key=sender.keys.sign,
+        recipients=target.recipients,
+        created_at=rfc3339(now_ms()),
+        content=MessageContent(SUBJECT, body),
+        box_keys=wraps,
+        dossier=target.dossier,
+        dossier_key=None if target.dossier is None else dossier_key,
+    )
+
+
 def baseline_sender(
     session: aiohttp.ClientSession,
     url: str,
@@ -201,22 +226,7 @@ def baseline_sender(
     headers = {"Authorization": "Bearer baseline", "Accept": "application/json"}
 
     async def send(index: int, target: Target, body: str) -> str | None:
-        sender = senders[index]
-        wraps: dict[str, bytes] = {}
-        for recipient in target.recipients:
-            wraps.update(box_keys[recipient])
-        envelope = build_envelope(
-            message_id=str(uuid.uuid4()),
-            sender=sender.principal,
-            sender_device=sender.device_id,
-            sign_key=sender.keys.sign,
-            recipients=target.recipients,
-            created_at=rfc3339(now_ms()),
-            content=MessageContent(SUBJECT, body),
-            box_keys=wraps,
-            dossier=target.dossier,
-            dossier_key=None if target.dossier is None else dossier_key,
-        )
+        envelope = signed_envelope(senders[index], target, body, box_keys, dossier_key)
         try:
             async with session.post(endpoint, json=envelope, headers=headers) as answer:
                 await answer.read()
