@@ -211,7 +211,7 @@ class PatternFeed:
 
         async def source() -> tuple[PubSub, Redis | None]:
             await cluster.nodes_manager.initialize()
-            client = _node_client(cluster.get_random_primary_node(), options)
+            client = _node_client(cluster, cluster.get_random_primary_node(), options)
             return client.pubsub(), client
 
         return cls(source, options, on_message)
@@ -325,7 +325,7 @@ class ShardedFeed:
         if shard is None:
             if self._lost is None:
                 raise FeedLost("the feed is not open")
-            client = _node_client(node, self._options)
+            client = _node_client(self._cluster, node, self._options)
             shard = _Subscriber(
                 client.pubsub(), self._options, self._on_message, _failer(self._lost), client
             )
@@ -333,12 +333,19 @@ class ShardedFeed:
         return shard
 
 
-def _node_client(node: ClusterNode, options: SubscriberOptions) -> Redis:
+_CREDENTIALS = ("username", "password", "credential_provider")
+
+
+def _node_client(cluster: RedisCluster, node: ClusterNode, options: SubscriberOptions) -> Redis:
+    """A client of one node, with the cluster client's credentials."""
+    known = cluster.nodes_manager.connection_kwargs
+    credentials = {name: known[name] for name in _CREDENTIALS if known.get(name) is not None}
     # No retry inside redis-py: a lost node is the feed's to handle (reopen on the new owner).
     return Redis(
         host=node.host,
         port=int(node.port),
         retry=Retry(NoBackoff(), 0),
+        **credentials,
         **options.connection,
     )
 
