@@ -92,7 +92,7 @@ def _workers(value: str) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from messaging import config
     from messaging.redis_server import RedisServerError
-    from messaging.server.runner import DataDirInUse, StartupError, serve
+    from messaging.server.runner import DataDirInUse, StartupError, exit_at_once, serve
 
     overrides = {k: getattr(args, k) for k in ("host", "port") if getattr(args, k) is not None}
     try:
@@ -103,7 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
         serve(settings, workers=args.workers)
     except (DataDirInUse, RedisServerError, StartupError) as exc:
         raise common.Failure([str(exc)]) from None
-    return 0
+    exit_at_once()  # stopped cleanly: nothing is left for the interpreter's teardown to do
 
 
 def _principal_add(args: argparse.Namespace) -> int:
