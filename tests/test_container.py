@@ -85,8 +85,19 @@ def test_the_health_check_asks_for_readiness() -> None:
     assert "--timeout=" in check
 
 
+CLUSTER_PROFILE = '# --- profile "cluster"'
+
+
+def _compose_parts() -> tuple[str, str]:
+    """The default services, and those of the ``cluster`` profile (``docs/operations.md``)."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    default, marker, cluster = text.partition(CLUSTER_PROFILE)
+    assert marker, "the cluster profile's section marker moved"
+    return default, cluster.partition("\nvolumes:")[0]
+
+
 def test_compose_protects_redis_with_a_required_password_and_checks_both_services() -> None:
-    compose = (ROOT / "docker-compose.yml").read_text()
+    compose, _ = _compose_parts()
     # Required, with no default: compose refuses to start without it.
     required = "${LIAISON_REDIS_PASSWORD:?"
     assert compose.count(required) == 2  # the Redis server's and the app's URL
@@ -96,3 +107,20 @@ def test_compose_protects_redis_with_a_required_password_and_checks_both_service
     assert "condition: service_healthy" in compose
     assert "/readyz" in compose
     assert re.search(r"image: redis:\d+\.\d+\.\d+", compose)
+
+
+def test_the_compose_cluster_requires_the_password_on_every_node_and_checks_readiness() -> None:
+    _, cluster = _compose_parts()
+    required = "${LIAISON_REDIS_PASSWORD:?"
+    # The nodes (one anchor, merged into the other five), cluster-init, the app's URL.
+    assert cluster.count(required) == 3
+    assert cluster.count("<<: *cluster-node") == 5
+    assert "requirepass" in cluster
+    assert "masterauth" in cluster  # a replica logs in to its primary
+    assert "redis://:${LIAISON_REDIS_PASSWORD:?" in cluster
+    assert "LIAISON_REDIS_MODE: cluster" in cluster
+    assert cluster.count("healthcheck:") == 2  # every node, every app replica (anchors)
+    assert "/readyz" in cluster
+    images = re.findall(r"image: redis:\S+", cluster)
+    assert images
+    assert all(re.match(r"image: redis:\d+\.\d+\.\d+", image) for image in images)
