@@ -9,9 +9,11 @@ no call ever spans slots; what differs on a cluster is kept here:
   calls travel on one of its connections, all nodes at once (redis-py's cluster pipeline). The
   calls of every request of one event-loop turn share that batch (``messaging.autopipeline``).
 - A multi-key command whose keys span slots is refused, never split: redis-py would split a
-  ``DEL`` or ``EXISTS`` into one command per slot, quietly making one atomic step several.
+  ``DEL`` or ``EXISTS`` into one command per slot, quietly making one atomic step several
+  (``messaging.redis_clients.CrossSlot``).
 - A burst waits for a free connection (``redis_pool_timeout_seconds``), as the standalone
-  ``BlockingConnectionPool`` does, instead of failing with redis-py's ``MaxConnectionsError``.
+  ``BlockingConnectionPool`` does, instead of failing with redis-py's ``MaxConnectionsError``
+  (``messaging.redis_clients.Turns``).
 - ``durable`` writes end with ``WAIT`` on every node they touched
   (``LIAISON_REDIS_WAIT_REPLICAS``).
 - Wake-ups travel as sharded pub/sub on Redis 7 and as broadcast ``PUBLISH`` on 6.2
@@ -20,31 +22,17 @@ no call ever spans slots; what differs on a cluster is kept here:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
-import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeAlias
-from urllib.parse import urlsplit
 
-import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
-from redis.asyncio.client import Pipeline
-from redis.asyncio.cluster import ClusterNode, ClusterPipeline
-from redis.asyncio.connection import (
-    AbstractConnection,
-    Connection,
-    SSLConnection,
-    UnixDomainSocketConnection,
-)
+from redis.asyncio.cluster import ClusterNode
 from redis.exceptions import (
     ClusterDownError,
     ClusterError,
     MasterDownError,
     NoScriptError,
-    RedisClusterException,
     SlotNotCoveredError,
     TryAgainError,
 )
@@ -54,6 +42,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from messaging.autopipeline import AutoPipeline, Then
 from messaging.errors import ReplicasUnavailable
 from messaging.pubsub import Feed, PatternFeed, ShardedFeed, SubscriberOptions
+from messaging.redis_clients import (
+    Cluster,
+    Observe,
+    Standalone,
+    Turns,
+    connection_class,
+    unobserved,
+)
 from messaging.redis_text import text
 from messaging.scripts import Call
 from messaging.settings import Settings
@@ -75,193 +71,6 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 _HEALTH_CHECK_SECONDS = 30
 BATCHES_IN_FLIGHT = 2
 """Batches of calls out at once per process; more calls wait for one to come back."""
-_IN_TURN: ContextVar[bool] = ContextVar("liaison_redis_in_turn", default=False)
-
-
-class CrossSlot(RedisClusterException):
-    """A multi-key command whose keys hash to several slots: a design error, never split."""
-
-
-class _Turns:
-    """At most ``size`` Redis operations in flight per process; the others wait their turn.
-
-    An operation uses at most one connection per node, so no node's pool of ``size``
-    connections is ever exhausted. Nested operations (redis-py retrying a pipeline's redirected
-    command) run within their parent's turn.
-    """
-
-    def __init__(self, size: int, timeout: float) -> None:
-        self._free = asyncio.Semaphore(size)
-        self._timeout = timeout
-
-    @contextlib.asynccontextmanager
-    async def __call__(self) -> AsyncIterator[None]:
-        if _IN_TURN.get():
-            yield
-            return
-        try:
-            async with asyncio.timeout(self._timeout):
-                await self._free.acquire()
-        except TimeoutError:
-            raise RedisConnectionError("no Redis connection became free in time") from None
-        token = _IN_TURN.set(True)
-        try:
-            yield
-        finally:
-            _IN_TURN.reset(token)
-            self._free.release()
-
-
-Observe: TypeAlias = Callable[[str, float], None]
-"""Told of each Redis round trip: its command (``PIPELINE`` for a batch) and its seconds."""
-
-
-def _unobserved(command: str, seconds: float) -> None:
-    """The default ``Observe``: nobody is watching."""
-
-
-def _command_name(name: Any) -> str:
-    return (name.decode() if isinstance(name, bytes) else str(name)).upper()
-
-
-class _TimedPipeline(Pipeline):
-    def __init__(self, client: Redis, transaction: bool, observe: Observe) -> None:
-        super().__init__(client.connection_pool, client.response_callbacks, transaction, None)
-        self._observe = observe
-
-    async def execute(self, raise_on_error: bool = True) -> list[Any]:
-        started = time.perf_counter()
-        try:
-            return await super().execute(raise_on_error)
-        finally:
-            self._observe("PIPELINE", time.perf_counter() - started)
-
-
-class _Standalone(Redis):
-    """redis-py's client for one server, timing each round trip."""
-
-    def __init__(self, pool: BlockingConnectionPool, observe: Observe) -> None:
-        super().__init__(connection_pool=pool)
-        self.auto_close_connection_pool = True  # closing the client closes the pool
-        self._observe = observe
-
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        finally:
-            self._observe(_command_name(args[0]), time.perf_counter() - started)
-
-    def pipeline(self, transaction: bool = True, shard_hint: Any | None = None) -> Pipeline:
-        if shard_hint:
-            raise ValueError("shard_hint is not used by Liaison")
-        return _TimedPipeline(self, transaction, self._observe)
-
-
-class _HiredisPacking:
-    """Commands packed by hiredis' C packer. redis-py's asyncio connections pack in Python,
-    which made packing the costliest part of an enqueue call (35 -> 18 µs of client CPU per
-    call in a batch of 32, ``docs/performance.md``); its synchronous client packs with hiredis
-    already."""
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        # redis-py spells some commands as one string ("SCRIPT LOAD"): two words on the wire.
-        if isinstance(args[0], str) and " " in args[0]:
-            args = (*args[0].split(), *args[1:])
-        return [hiredis.pack_command(args)]
-
-
-class _Connection(_HiredisPacking, Connection):
-    pass
-
-
-class _SSLConnection(_HiredisPacking, SSLConnection):
-    pass
-
-
-class _UnixConnection(_HiredisPacking, UnixDomainSocketConnection):
-    pass
-
-
-_PACKED_TCP: dict[type[Connection], type[Connection]] = {
-    Connection: _Connection,
-    SSLConnection: _SSLConnection,
-}
-
-
-def _connection_class(url: str) -> type[AbstractConnection]:
-    """The packed twin of the class redis-py picks for the URL's scheme."""
-    scheme = urlsplit(url).scheme
-    return {"rediss": _SSLConnection, "unix": _UnixConnection}.get(scheme, _Connection)
-
-
-class _ClusterPipeline(ClusterPipeline):
-    def __init__(
-        self, client: RedisCluster, transaction: bool | None, turns: _Turns, observe: Observe
-    ) -> None:
-        super().__init__(client, transaction)
-        self._turns = turns
-        self._observe = observe
-
-    async def execute(
-        self, raise_on_error: bool = True, allow_redirections: bool = True
-    ) -> list[Any]:
-        async with self._turns():
-            started = time.perf_counter()
-            try:
-                return await super().execute(raise_on_error, allow_redirections)
-            finally:
-                self._observe("PIPELINE", time.perf_counter() - started)
-
-
-class _Cluster(RedisCluster):
-    """redis-py's cluster client, waiting for a free connection, refusing cross-slot splits,
-    and timing each round trip (once a connection is free)."""
-
-    def __init__(self, *args: Any, turns: _Turns, observe: Observe, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._turns = turns
-        self._observe = observe
-        # redis-py has no option for the nodes' connection class: nodes found later are built
-        # from the manager's arguments, the startup nodes exist already.
-        packed = _PACKED_TCP.get(self.nodes_manager.connection_kwargs["connection_class"])
-        if packed is not None:
-            self.nodes_manager.connection_kwargs["connection_class"] = packed
-            for node in self.nodes_manager.startup_nodes.values():
-                node.connection_class = packed
-
-    async def initialize(self, *args: Any, **kwargs: Any) -> RedisCluster:
-        try:
-            return await super().initialize(*args, **kwargs)
-        except CrossSlot:
-            raise
-        except RedisClusterException as exc:
-            # No node answers, or the slots are not all served: an unreachable Redis.
-            raise RedisConnectionError(f"Redis Cluster unavailable: {exc}") from exc
-
-    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        async with self._turns():
-            started = time.perf_counter()
-            try:
-                return await super().execute_command(*args, **kwargs)
-            finally:
-                self._observe(_command_name(args[0]), time.perf_counter() - started)
-
-    def pipeline(
-        self, transaction: Any | None = None, shard_hint: Any | None = None
-    ) -> ClusterPipeline:
-        if shard_hint:
-            raise RedisClusterException("shard_hint is not supported in cluster mode")
-        # mypy sees redis-py's ClusterPipeline as abstract; redis-py instantiates it the same.
-        return _ClusterPipeline(  # type: ignore[abstract]
-            self, transaction, self._turns, self._observe
-        )
-
-    def _partition_keys_by_slot(self, keys: Iterable[Any]) -> dict[int, list[Any]]:
-        slots: dict[int, list[Any]] = super()._partition_keys_by_slot(keys)
-        if len(slots) > 1:
-            raise CrossSlot(f"keys of one command span {len(slots)} slots: {list(keys)!r}")
-        return slots
 
 
 def _connection_options(settings: Settings) -> dict[str, Any]:
@@ -409,7 +218,7 @@ async def server_major_version(client: RedisClient) -> int:
     return int(text(str(info["redis_version"])).split(".", 1)[0])
 
 
-async def connect(settings: Settings, observe: Observe = _unobserved) -> RedisLink:
+async def connect(settings: Settings, observe: Observe = unobserved) -> RedisLink:
     """Build the client for ``settings.redis_mode`` and learn what the server supports;
     ``observe`` is told of every round trip on it (not of the subscription's)."""
     if settings.redis_url is None:
@@ -425,10 +234,10 @@ async def connect(settings: Settings, observe: Observe = _unobserved) -> RedisLi
             settings.redis_url,
             max_connections=settings.redis_max_connections,
             timeout=settings.redis_pool_timeout_seconds,
-            connection_class=_connection_class(settings.redis_url),
+            connection_class=connection_class(settings.redis_url),
             **options,
         )
-        standalone = _Standalone(pool, observe)
+        standalone = Standalone(pool, observe)
         return RedisLink(
             standalone,
             lambda on_message: PatternFeed.on_server(standalone, subscriber, on_message),
@@ -436,10 +245,10 @@ async def connect(settings: Settings, observe: Observe = _unobserved) -> RedisLi
             wait_replicas=settings.redis_wait_replicas,
             wait_timeout_ms=round(settings.redis_wait_timeout_seconds * 1000),
         )
-    cluster = _Cluster.from_url(
+    cluster = Cluster.from_url(
         settings.redis_url,
         max_connections=settings.redis_max_connections,
-        turns=_Turns(settings.redis_max_connections, settings.redis_pool_timeout_seconds),
+        turns=Turns(settings.redis_max_connections, settings.redis_pool_timeout_seconds),
         observe=observe,
         **options,
     )

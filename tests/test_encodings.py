@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from messaging import canonical, crypto
-from messaging.conformance.messages import non_canonical_b64u
+from messaging.conformance.refusals import non_canonical_b64u
 from tests.support import Device, World, compose
 
 

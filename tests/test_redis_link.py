@@ -10,7 +10,8 @@ from pytest_aiohttp import AiohttpClient
 from redis.asyncio import RedisCluster
 
 from messaging import redis_keys
-from messaging.redis_link import CrossSlot, RedisLink, server_major_version
+from messaging.redis_clients import CrossSlot
+from messaging.redis_link import RedisLink, server_major_version
 from messaging.scripts import Call
 from messaging.server.app import create_app
 from messaging.settings import Settings

@@ -4,8 +4,8 @@ the protocol runs in its tests, the Python SDK and the browser client included.
 ``python -m messaging.conformance --write docs/vectors`` writes them; ``--check`` says whether
 the committed files are exactly what this code writes. The format, and how another implementer
 uses the files, is in docs/protocol.md ("Conformance vectors"). Modules: ``cases`` (the
-hand-written cases and their expected outcomes), ``messages`` (envelopes, signatures and
-refusals computed from fixed keys).
+hand-written cases and their expected outcomes), ``messages`` (envelopes and signatures
+computed from fixed keys), ``refusals`` (bodies one spelling away from a valid one).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from messaging.conformance import cases, messages
+from messaging.conformance import cases, messages, refusals
 
 FORMAT = "liaison-vectors/1"
 
@@ -112,7 +112,7 @@ def documents() -> dict[str, dict[str, Any]]:
                 " any valid bearer token. Cases with `also_for_recipients`: an envelope relayed"
                 " with that defect is not a message, and a recipient refuses it too."
             ),
-            "cases": messages.refusal_cases(),
+            "cases": refusals.refusal_cases(),
         },
     }
 
