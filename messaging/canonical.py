@@ -318,6 +318,24 @@ _B64U_VALUE: Final = {char: index for index, char in enumerate(B64U_ALPHABET)}
 _B64U_BYTES: Final = B64U_ALPHABET.encode()
 # Unused low bits of the last character, by the text's length modulo 4.
 _UNUSED_BITS: Final = {0: 0, 2: 0b1111, 3: 0b11}
+_B64U_CHAR: Final = "[A-Za-z0-9_-]"
+
+
+def _b64u_last(modulo: int) -> str:
+    """The characters that may end a text of this length modulo 4: unused bits zero."""
+    mask = _UNUSED_BITS[modulo]
+    return "[" + "".join(c for c in B64U_ALPHABET if not _B64U_VALUE[c] & mask) + "]"
+
+
+def b64u_pattern(size: int | None = None) -> str:
+    """The regular expression of the texts ``check_b64u`` accepts: those of exactly ``size``
+    bytes, or of any size. For schemas, so that a generated value is one the server takes."""
+    char, two, three = _B64U_CHAR, _b64u_last(2), _b64u_last(3)
+    if size is None:
+        return rf"^(?:{char}{{4}})*(?:{char}{two}|{char}{{2}}{three})?$"
+    groups, rest = divmod(size, 3)
+    tail = ("", f"{char}{two}", rf"{char}{{2}}{three}")[rest]
+    return rf"^{char}{{{4 * groups}}}{tail}$"
 
 
 def check_b64u(text: str) -> str:
@@ -341,6 +359,12 @@ _TIME = re.compile(
     r"T(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})(?:\.[0-9]{1,6})?Z"
 )
 _DAYS: Final = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+TIME_RANGES_PATTERN: Final = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z$"
+)
+"""``check_time``'s form with each field in its range, for schemas; a day past the end of its
+month (02-30) matches it yet is refused."""
 
 
 def _days_in(year: int, month: int) -> int:

@@ -24,6 +24,7 @@ from typing import Any
 
 from messaging import crypto, redis_keys
 from messaging.errors import ForeignCursor, InvalidRequest
+from messaging.models import CURSOR_TAG_BYTES
 from messaging.redis_link import RedisLink
 from messaging.redis_text import fields_text, text
 from messaging.scripts import Call, Enqueue, Scripts
@@ -108,7 +109,8 @@ class Mailbox:
     # --- cursors ------------------------------------------------------------------------------
 
     def _mac(self, device: str, stream_id: str) -> str:
-        tag = crypto.keyed_hash(self._cursor_key, f"{device}\x00{stream_id}".encode(), 9)
+        message = f"{device}\x00{stream_id}".encode()
+        tag = crypto.keyed_hash(self._cursor_key, message, CURSOR_TAG_BYTES)
         return crypto.b64u_encode(tag)
 
     def cursor(self, device: str, stream_id: str) -> str:

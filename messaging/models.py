@@ -9,9 +9,11 @@ a binary value or a time spelled otherwise is refused with the problem code ``no
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
+from annotated_types import GroupedMetadata
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -22,6 +24,7 @@ from pydantic import (
     StrictStr,
     StringConstraints,
 )
+from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from messaging import canonical, crypto, names
@@ -33,7 +36,6 @@ PROFESSIONAL_PATTERN = rf"^rpps:{RPPS_PATTERN}$"
 DEVICE_PATTERN = r"^dev_[a-z2-7]{26}$"
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z$"
-B64U_PATTERN = r"^[A-Za-z0-9_-]*$"
 BIRTH_DATE_PATTERN = r"^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$"
 """``YYYY-MM-DD``, or ``YYYY-MM`` / ``YYYY`` when the identity does not know the rest."""
 
@@ -58,10 +60,18 @@ ProfessionalId = Annotated[str, StringConstraints(strict=True, pattern=PROFESSIO
 DeviceId = Annotated[str, StringConstraints(strict=True, pattern=DEVICE_PATTERN)]
 MessageId = Annotated[str, StringConstraints(strict=True, pattern=UUID_PATTERN)]
 Timestamp = Annotated[
-    StrictStr, _canonical(canonical.check_time), Field(json_schema_extra={"pattern": TIME_PATTERN})
+    StrictStr,
+    _canonical(canonical.check_time),
+    Field(json_schema_extra={"pattern": canonical.TIME_RANGES_PATTERN}),
 ]
 Ins = Annotated[str, StringConstraints(strict=True, pattern=rf"^{INS_PATTERN}$")]
-Cursor = Annotated[str, StringConstraints(strict=True, min_length=3, max_length=80)]
+CURSOR_TAG_BYTES: Final = 9
+"""The keyed hash that binds a cursor to its device's queue (``messaging.mailbox``)."""
+CURSOR_PATTERN: Final = (
+    rf"^[0-9]{{1,20}}-[0-9]{{1,20}}\.{canonical.b64u_pattern(CURSOR_TAG_BYTES).lstrip('^')}"
+)
+"""A Redis stream id, a dot and the tag: the form of every cursor the server issues."""
+Cursor = Annotated[str, StringConstraints(strict=True, pattern=CURSOR_PATTERN)]
 Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
 
 
@@ -78,27 +88,36 @@ Name = Annotated[Text, AfterValidator(_fit_name)]
 invisible characters."""
 
 
-def _b64u_of(size: int) -> AfterValidator:
-    # Canonical text tells from its length alone how many bytes it holds: nothing is decoded,
-    # not even a ciphertext, on the request path.
-    length = crypto.b64u_encoded_length(size)
+@dataclass(frozen=True, slots=True)
+class _B64uOf(GroupedMetadata):
+    """Base64url text of exactly ``size`` bytes: the check, and its exact form in the schema."""
 
-    def check(value: str) -> str:
-        if len(value) != length:
-            raise ValueError(f"must encode exactly {size} bytes")
-        return value
+    size: int
 
-    return AfterValidator(check)
+    def __iter__(self) -> Iterator[Any]:
+        # Canonical text tells from its length alone how many bytes it holds: nothing is
+        # decoded, not even a ciphertext, on the request path.
+        size, length = self.size, crypto.b64u_encoded_length(self.size)
+
+        def check(value: str) -> str:
+            if len(value) != length:
+                raise ValueError(f"must encode exactly {size} bytes")
+            return value
+
+        yield AfterValidator(check)
+        pattern = canonical.b64u_pattern(size)
+        exact: JsonDict = {"pattern": pattern, "minLength": length, "maxLength": length}
+        yield Field(json_schema_extra=exact)
 
 
-B64u = Annotated[
-    StrictStr, _canonical(canonical.check_b64u), Field(json_schema_extra={"pattern": B64U_PATTERN})
-]
-Key32 = Annotated[B64u, _b64u_of(crypto.KEY_BYTES)]
-Signature = Annotated[B64u, _b64u_of(crypto.SIGNATURE_BYTES)]
-Nonce = Annotated[B64u, _b64u_of(crypto.NONCE_BYTES)]
+# The schema's pattern is given once per type: pydantic keeps the first of two in a model.
+_B64uText = Annotated[StrictStr, _canonical(canonical.check_b64u)]
+B64u = Annotated[_B64uText, Field(json_schema_extra={"pattern": canonical.b64u_pattern()})]
+Key32 = Annotated[_B64uText, _B64uOf(crypto.KEY_BYTES)]
+Signature = Annotated[_B64uText, _B64uOf(crypto.SIGNATURE_BYTES)]
+Nonce = Annotated[_B64uText, _B64uOf(crypto.NONCE_BYTES)]
 # A sealed box adds an ephemeral public key and a MAC (48 bytes) to the 32-byte content key.
-KeyWrap = Annotated[B64u, _b64u_of(crypto.KEY_BYTES + 48)]
+KeyWrap = Annotated[_B64uText, _B64uOf(crypto.KEY_BYTES + 48)]
 
 
 def _version(value: object) -> object:
@@ -359,13 +378,3 @@ Event = Annotated[MessageEvent | ReceiptEvent | NotificationEvent, Field(discrim
 class EventsResponse(WireModel):
     events: list[Event]
     next: Cursor | None
-
-
-class StreamAuth(WireModel):
-    type: Literal["auth"]
-    token: Annotated[str, StringConstraints(strict=True, max_length=200)]
-
-
-class StreamAck(WireModel):
-    type: Literal["ack"]
-    cursors: Annotated[list[Cursor], Field(min_length=1, max_length=500)]

@@ -40,6 +40,8 @@ class RepresentationCreated(WireModel):
 
 
 class RepresentationQuery(WireModel):
+    """Give ``holder``, ``representative`` or both (neither is refused with 400)."""
+
     holder: Ins | None = None
     representative: PatientId | None = None
 

@@ -334,7 +334,7 @@ class FakeServer:
         return web.Response(status=204)
 
     def deliver(self, envelope: dict[str, Any], device: Device) -> str:
-        cursor = f"cursor-{len(self.queue)}"
+        cursor = f"{len(self.queue)}-0.AAAAAAAAAAAA"  # the form of a real cursor
         self.queue.append(
             {
                 "type": "message",
@@ -354,7 +354,7 @@ class FakeServer:
             "status": "delivered",
             "at": rfc3339(now_ms()),
         }
-        cursor = f"cursor-{len(self.queue)}"
+        cursor = f"{len(self.queue)}-0.AAAAAAAAAAAA"  # the form of a real cursor
         signature = crypto.sign_server_event(body, key or self.sign)
         self.queue.append(
             {"type": "receipt", "cursor": cursor, "receipt": body, "signature": signature}

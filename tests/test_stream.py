@@ -91,7 +91,7 @@ async def test_bad_ack_frame_gets_an_error_frame(world: World) -> None:
     bob = await world.professional()
     async with world.client.ws_connect("/v1/stream", headers=bob.headers) as ws:
         assert (await _frame(ws))["type"] == "queue_empty"
-        await ws.send_json({"type": "ack", "cursors": ["1-0.forged"]})
+        await ws.send_json({"type": "ack", "cursors": ["1-0.AAAAAAAAAAAA"]})
         error = await _frame(ws)
         assert error == {
             "type": "error",

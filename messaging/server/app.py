@@ -193,8 +193,7 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
     app.cleanup_ctx.append(services)
     app.on_response_prepare.append(echo_request_id)
     app.on_shutdown.append(stream.close_all)
-    for route in ROUTES:
+    for route in (*ROUTES, openapi.ROUTE):
         app.router.add_route(route.method, route.path, route.handler)
-    app.router.add_get("/openapi.json", openapi.openapi)
     webapp.setup(app, webapp.WebClient())
     return app

@@ -1,34 +1,29 @@
-"""The route table: registered by ``create_app`` and described by ``/openapi.json``."""
+"""The route table of the API: registered by ``create_app`` and described by ``/openapi.json``."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Literal
-
-from aiohttp import web
-from pydantic import BaseModel
-
 from dossier_link import log_models
 from dossier_link import models as dossier_models
-from messaging import models, representations
+from dossier_link.errors import DossierBusy, DossierExists, DossierNotFound, DossierRefused
+from messaging import errors, models, representations
 from messaging.server import admin, devices, directory, dossiers, messages, ops, stream
+from messaging.server.route import Route
 
-Auth = Literal["none", "device", "operator"]
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    method: str
-    path: str
-    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    summary: str
-    auth: Auth = "device"
-    body: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
-    status: int = 200
-
+_DOSSIER_REFUSALS = (DossierRefused, DossierNotFound, errors.NotFound, DossierBusy)
+"""A dossier call refused by the rules (403, the rule's reason code), a dossier, document or
+principal that does not exist (404), a dossier changed too often meanwhile (503)."""
+_SEND_REFUSALS = (
+    errors.BadSignature,
+    errors.SenderMismatch,
+    DossierRefused,
+    errors.UnknownRecipient,
+    errors.StaleDevices,
+    errors.IdConflict,
+    errors.PayloadTooLarge,
+    errors.QueueFull,
+    errors.ReplicasUnavailable,
+    DossierBusy,
+)
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -41,6 +36,7 @@ ROUTES: tuple[Route, ...] = (
         None,
         models.CreatedPrincipal,
         201,
+        problems=(errors.PrincipalExists, errors.SimilarName),
     ),
     Route(
         "POST",
@@ -52,6 +48,7 @@ ROUTES: tuple[Route, ...] = (
         None,
         models.EnrollmentCodeResponse,
         201,
+        problems=(errors.NotFound,),
     ),
     Route(
         "POST",
@@ -63,6 +60,7 @@ ROUTES: tuple[Route, ...] = (
         None,
         representations.RepresentationCreated,
         201,
+        problems=(DossierBusy,),
     ),
     Route(
         "GET",
@@ -81,6 +79,7 @@ ROUTES: tuple[Route, ...] = (
         "Remove a representation: its rights end at once",
         "operator",
         status=204,
+        problems=(errors.NotFound, DossierBusy),
     ),
     Route(
         "POST",
@@ -92,6 +91,7 @@ ROUTES: tuple[Route, ...] = (
         None,
         models.EnrolledDeviceResponse,
         201,
+        problems=(errors.BadSignature, errors.WeakBoxKey, errors.InvalidEnrollmentCode),
     ),
     Route(
         "POST",
@@ -117,6 +117,7 @@ ROUTES: tuple[Route, ...] = (
         devices.revoke,
         "Revoke one of the caller's devices",
         status=204,
+        problems=(errors.NotFound,),
     ),
     Route(
         "POST",
@@ -137,6 +138,7 @@ ROUTES: tuple[Route, ...] = (
         models.TokenRequest,
         None,
         models.TokenResponse,
+        problems=(errors.InvalidChallenge,),
     ),
     Route(
         "GET",
@@ -152,6 +154,7 @@ ROUTES: tuple[Route, ...] = (
         directory.lookup,
         "A principal with its active devices' public keys",
         response=models.DirectoryEntry,
+        problems=(errors.NotFound,),
     ),
     Route(
         "GET",
@@ -159,6 +162,7 @@ ROUTES: tuple[Route, ...] = (
         directory.device,
         "One device of a principal, revoked ones included (to verify what they signed)",
         response=models.DeviceHistory,
+        problems=(errors.NotFound,),
     ),
     Route(
         "GET",
@@ -167,6 +171,7 @@ ROUTES: tuple[Route, ...] = (
         "The server's public keys",
         "none",
         response=models.ServerInfo,
+        store=False,
     ),
     Route(
         "POST",
@@ -178,6 +183,7 @@ ROUTES: tuple[Route, ...] = (
         None,
         models.AcceptedResponse,
         202,
+        problems=_SEND_REFUSALS,
     ),
     Route(
         "GET",
@@ -186,6 +192,7 @@ ROUTES: tuple[Route, ...] = (
         "Fetch events after a cursor (long poll)",
         query=messages.FetchQuery,
         response=models.EventsResponse,
+        problems=(errors.ForeignCursor,),
     ),
     Route(
         "POST",
@@ -194,8 +201,16 @@ ROUTES: tuple[Route, ...] = (
         "Acknowledge (delete) events",
         body=models.AckRequest,
         status=204,
+        problems=(errors.ForeignCursor,),
     ),
-    Route("GET", "/v1/stream", stream.stream, "WebSocket stream of events"),
+    Route(
+        "GET",
+        "/v1/stream",
+        stream.stream,
+        "WebSocket stream of events (frames and close codes in x-websocket)",
+        status=101,
+        problems=(errors.InvalidRequest,),
+    ),
     Route(
         "POST",
         "/v1/dossiers",
@@ -204,6 +219,7 @@ ROUTES: tuple[Route, ...] = (
         body=dossier_models.CreateDossierRequest,
         response=dossier_models.DossierSummary,
         status=201,
+        problems=(DossierExists, *_DOSSIER_REFUSALS),
     ),
     Route(
         "POST",
@@ -215,6 +231,7 @@ ROUTES: tuple[Route, ...] = (
         None,
         dossier_models.DossierSummary,
         201,
+        problems=(DossierExists, *_DOSSIER_REFUSALS),
     ),
     Route(
         "PUT",
@@ -223,6 +240,7 @@ ROUTES: tuple[Route, ...] = (
         "Register or withdraw the holder's objection (opt-out regime)",
         body=dossier_models.ObjectionRequest,
         status=204,
+        problems=_DOSSIER_REFUSALS,
     ),
     Route(
         "GET",
@@ -230,6 +248,7 @@ ROUTES: tuple[Route, ...] = (
         dossiers.summary,
         "The dossier as the caller may see it",
         response=dossier_models.DossierSummary,
+        problems=_DOSSIER_REFUSALS,
     ),
     Route(
         "PUT",
@@ -238,6 +257,7 @@ ROUTES: tuple[Route, ...] = (
         "Declare the médecin traitant",
         body=dossier_models.MedecinTraitantRequest,
         response=dossier_models.DossierSummary,
+        problems=_DOSSIER_REFUSALS,
     ),
     Route(
         "POST",
@@ -247,6 +267,7 @@ ROUTES: tuple[Route, ...] = (
         body=dossier_models.GrantRequest,
         response=dossier_models.DossierSummary,
         status=201,
+        problems=_DOSSIER_REFUSALS,
     ),
     Route(
         "DELETE",
@@ -254,6 +275,7 @@ ROUTES: tuple[Route, ...] = (
         dossiers.withdraw_grant,
         "Withdraw a grant",
         status=204,
+        problems=_DOSSIER_REFUSALS,
     ),
     Route(
         "POST",
@@ -263,6 +285,7 @@ ROUTES: tuple[Route, ...] = (
         body=dossier_models.BanRequest,
         response=dossier_models.DossierSummary,
         status=201,
+        problems=_DOSSIER_REFUSALS,
     ),
     Route(
         "DELETE",
@@ -270,6 +293,7 @@ ROUTES: tuple[Route, ...] = (
         dossiers.lift_ban,
         "Lift a ban",
         status=204,
+        problems=_DOSSIER_REFUSALS,
     ),
     Route(
         "PUT",
@@ -278,6 +302,7 @@ ROUTES: tuple[Route, ...] = (
         "Oppose (or stop opposing) emergency access",
         body=dossier_models.EmergencyOppositionRequest,
         response=dossier_models.DossierSummary,
+        problems=_DOSSIER_REFUSALS,
     ),
     Route(
         "POST",
@@ -287,6 +312,7 @@ ROUTES: tuple[Route, ...] = (
         body=dossier_models.EmergencyAccessRequest,
         response=dossier_models.EmergencyAccessResponse,
         status=201,
+        problems=_DOSSIER_REFUSALS,
     ),
     Route(
         "DELETE",
@@ -294,6 +320,7 @@ ROUTES: tuple[Route, ...] = (
         dossiers.end_emergency,
         "End one open emergency access (EM-4)",
         response=dossier_models.DossierSummary,
+        problems=_DOSSIER_REFUSALS,
     ),
     Route(
         "GET",
@@ -301,6 +328,7 @@ ROUTES: tuple[Route, ...] = (
         dossiers.list_documents,
         "Documents the caller may read",
         response=dossier_models.DocumentList,
+        problems=_DOSSIER_REFUSALS,
     ),
     Route(
         "GET",
@@ -308,6 +336,7 @@ ROUTES: tuple[Route, ...] = (
         dossiers.read_document,
         "A document with its content key sealed to each of the caller's devices",
         response=dossier_models.DocumentContent,
+        problems=_DOSSIER_REFUSALS,
     ),
     Route(
         "PATCH",
@@ -316,6 +345,7 @@ ROUTES: tuple[Route, ...] = (
         "Mask or hide a document",
         body=dossier_models.DocumentPatch,
         status=204,
+        problems=_DOSSIER_REFUSALS,
     ),
     Route(
         "GET",
@@ -323,6 +353,7 @@ ROUTES: tuple[Route, ...] = (
         dossiers.access_log,
         "The hash-chained access log",
         response=log_models.AccessLog,
+        problems=_DOSSIER_REFUSALS,
     ),
     Route(
         "POST",
@@ -331,8 +362,18 @@ ROUTES: tuple[Route, ...] = (
         "Close the dossier",
         body=dossier_models.CloseRequest,
         response=dossier_models.DossierSummary,
+        problems=_DOSSIER_REFUSALS,
+        body_optional=True,
     ),
-    Route("GET", "/healthz", ops.healthz, "Process is up", "none"),
+    Route("GET", "/healthz", ops.healthz, "Process is up", "none", store=False),
     Route("GET", "/readyz", ops.readyz, "Redis is reachable", "none"),
-    Route("GET", "/metrics", ops.metrics, "Prometheus metrics", "none"),
+    Route(
+        "GET",
+        "/metrics",
+        ops.metrics,
+        "Prometheus metrics",
+        "none",
+        store=False,
+        produces=("text/plain",),
+    ),
 )

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 from collections.abc import Awaitable
-from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
 from messaging.auth import Caller, bearer
-from messaging.errors import LiaisonError
+from messaging.errors import InvalidRequest, LiaisonError
+from messaging.frames import QueueEmpty, StreamAck, StreamAuth, StreamError
 from messaging.mailbox import AckedMessage
-from messaging.models import CLOSE_AUTH_FAILED, CLOSE_DISPLACED, StreamAck, StreamAuth
+from messaging.models import CLOSE_AUTH_FAILED, CLOSE_DISPLACED
 from messaging.redis_link import UNAVAILABLE
 from messaging.server.appkeys import AUTH, DELIVERY, MAILBOX, METRICS, SETTINGS, WAKE_HUB
 from messaging.server.problems import validation_problem
@@ -37,12 +36,12 @@ _ENDS = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgTy
 BATCH = 100
 
 
-def _dumps(event: dict[str, Any]) -> str:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+_QUEUE_EMPTY = QueueEmpty(type="queue_empty").model_dump_json()
 
 
 async def _send_error(ws: web.WebSocketResponse, error: LiaisonError) -> None:
-    await ws.send_str(_dumps({"type": "error", "code": error.code, "detail": error.detail}))
+    frame = StreamError(type="error", code=error.code, detail=error.detail)
+    await ws.send_str(frame.model_dump_json())
 
 
 async def _first_frame_auth(ws: web.WebSocketResponse, app: web.Application) -> Caller | None:
@@ -110,7 +109,7 @@ async def _pump_events(
         if batch.scanned == BATCH:
             continue  # more may be queued; a short batch means the queue was read to its end
         if not drained:
-            await ws.send_str(_dumps({"type": "queue_empty"}))
+            await ws.send_str(_QUEUE_EMPTY)
             drained = True
         end = await listener.next_signal()
         if end is not None:
@@ -140,12 +139,14 @@ async def _on_frame(
 
 async def stream(request: web.Request) -> web.WebSocketResponse:
     app = request.app
-    token = bearer(request.headers.get("Authorization"))
-    # With a header, a bad token is refused before the upgrade, as a problem document.
-    who = await app[AUTH].authenticate(token) if token is not None else None
     # The closing handshake waits at most CLOSE_TIMEOUT for the client's reply (aiohttp's
     # default is 10 s): a silent client must not hold up a shutdown.
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=256 * 1024, timeout=CLOSE_TIMEOUT)
+    if not ws.can_prepare(request).ok:
+        raise InvalidRequest("open a WebSocket here: GET with Upgrade: websocket (RFC 6455)")
+    token = bearer(request.headers.get("Authorization"))
+    # With a header, a bad token is refused before the upgrade, as a problem document.
+    who = await app[AUTH].authenticate(token) if token is not None else None
     await ws.prepare(request)
     close = await _closed_on_failure(_serve(ws, app, who))
     if close is not None:

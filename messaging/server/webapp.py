@@ -20,6 +20,8 @@ from typing import Final
 
 from aiohttp import web
 
+from messaging.errors import NotFound
+from messaging.server.route import Route
 from messaging.web import INSTALL_HINT, VENDORED, WEB_ROOT, AssetsMissing, stale_packages
 
 PREFIX: Final = "/app/"
@@ -158,8 +160,25 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
         response.headers.update(SECURITY_HEADERS)
 
 
+ROUTES: Final = (
+    Route(
+        "GET", PREFIX.rstrip("/"), redirect, "The browser client", "none", status=308, store=False
+    ),
+    Route(
+        "GET",
+        PREFIX + "{path:.*}",
+        serve,
+        "A file of the browser client (503, an HTML page, while its npm packages are missing)",
+        "none",
+        problems=(NotFound,),
+        store=False,
+        produces=(*dict.fromkeys(_MEDIA_TYPES.values()), "application/octet-stream"),
+    ),
+)
+
+
 def setup(app: web.Application, client: WebClient) -> None:
     app[WEB_CLIENT] = client
     app.on_response_prepare.append(security_headers)
-    app.router.add_get(PREFIX.rstrip("/"), redirect)
-    app.router.add_get(PREFIX + "{path:.*}", serve)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
