@@ -270,6 +270,30 @@ class Directory:
             members=record.members,
         )
 
+    async def listing(
+        self, kind: PrincipalKind | None, after: str | None, limit: int
+    ) -> tuple[list[PrincipalSummary], str | None]:
+        """The operator's listing in id order: a page of principals (of ``kind``) after
+        ``after``, and the ``after`` of the next page (None at the end). Every principal's id is
+        a word of its own in the name index, so the index alone lists them."""
+        prefix = KIND_PREFIX[kind] if kind is not None else ""
+        start = f"({after}\x00{after}" if after else f"[{prefix}"
+        ids: list[str] = []
+        while len(ids) <= limit:  # one more than the page: whether a next page exists
+            raw = await self._redis.zrangebylex(
+                redis_keys.DIRECTORY_NAMES, start, f"[{prefix}\xff", start=0, num=_SEARCH_SCAN
+            )
+            for word, principal_id in (text(entry).split("\x00", 1) for entry in raw):
+                if word == principal_id and principal_id.startswith(prefix):
+                    ids.append(principal_id)
+            if len(raw) < _SEARCH_SCAN:
+                break
+            start = f"({text(raw[-1])}"
+        page = ids[:limit]
+        records = await self.principals(page)
+        following = page[-1] if len(ids) > limit else None
+        return [records[p].summary() for p in page if p in records], following
+
     async def search(
         self, query: str, profession: str | None, limit: int
     ) -> list[PrincipalSummary]:

@@ -286,6 +286,13 @@ class DirectorySearchResponse(WireModel):
     principals: list[PrincipalSummary]
 
 
+class PrincipalList(WireModel):
+    """A page of the operator's listing; ``next`` is the ``after`` of the next page."""
+
+    principals: list[PrincipalSummary]
+    next: PrincipalId | None = None
+
+
 class ServerInfo(WireModel):
     version: str
     sign_key: Key32

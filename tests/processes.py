@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from messaging.redis_server import pick_free_port
@@ -138,3 +141,43 @@ class ServerProcess:
                 self._process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class Watch:
+    """``liaison watch`` in a child process (``watching``): its output so far, and its end."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.seen = ""
+        self.errors = ""
+
+    async def read_until(self, text: str) -> str:
+        """Its output up to the line that holds ``text`` (within 30 s)."""
+        assert self.process.stdout is not None
+        async with asyncio.timeout(30):
+            while text not in self.seen:
+                line = await self.process.stdout.readline()
+                assert line, f"watch ended before {text!r}: {self.seen}"
+                self.seen += line.decode()
+        return self.seen
+
+
+@contextlib.asynccontextmanager
+async def watching(*argv: str) -> AsyncIterator[Watch]:
+    """``liaison watch ARGV``, ended with Ctrl-C (SIGINT) when the block ends."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "messaging.cli",
+        "watch",
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    watch = Watch(process)
+    try:
+        yield watch
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, errors = await process.communicate()
+        watch.errors = errors.decode()

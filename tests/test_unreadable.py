@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from messaging.client import (
     SdkError,
     UnreadableMessage,
 )
+from tests.processes import watching
 from tests.support import Device, World, compose, with_plaintext
 
 HALF_AN_EMOJI = b'{"attachments":[],"body":"x","subject":"\\ud83d"}'
@@ -109,28 +109,12 @@ async def test_watch_shows_an_unreadable_message_acks_it_and_streams_on(
 ) -> None:
     alice, bob, bad, good = await _jam(world)
     key_file = _key_file(world, bob, tmp_path)
-    watch = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "messaging.cli",
-        "watch",
-        "--key-file",
-        key_file,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert watch.stdout is not None
-    seen = ""
-    try:
+    async with watching("--key-file", key_file) as watch:
+        seen = await watch.read_until("backlog delivered")
+        # Both acked: each ack sends Alice a delivery receipt.
         async with asyncio.timeout(30):
-            while "backlog delivered" not in seen:
-                seen += (await watch.stdout.readline()).decode()
-            # Both acked: each ack sends Alice a delivery receipt.
             assert sorted(await _receipts(world, alice, 2)) == sorted([bad, good])
-    finally:
-        watch.send_signal(signal.SIGINT)
-        _, errors = await watch.communicate()
-    assert watch.returncode == 0, errors
+    assert watch.process.returncode == 0, watch.errors
     assert seen.index(f"unreadable  {bad}") < seen.index(f"message  {good}")
     assert "malformed_content" in seen
     assert await _queue(world, bob) == []

@@ -7,7 +7,7 @@ bench's own imports (aiohttp clients, the baseline, /proc readers) wait until it
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,9 @@ from typing import Any
 from messaging.bench.config import BenchConfig, ConfigError, parse_depths, parse_mix
 
 DESCRIPTION = """\
-Measure Liaison. Without --url, starts a fresh deployment on this machine (a private
-redis-server and `liaison serve --workers N` on free 127.0.0.1 ports, deleted afterwards).
+Measure Liaison. Without --server (or LIAISON_SERVER), starts a fresh deployment on this
+machine (a private redis-server and `liaison serve --workers N` on free 127.0.0.1 ports,
+deleted afterwards). --json prints the report as one JSON document.
 
 Modes:
   load         enroll professionals, then send 1:1 / organisation / dossier-linked messages
@@ -44,8 +45,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``bench`` on the ``liaison`` command line."""
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """Register ``bench`` on the ``liaison`` command line; the caller adds the global options
+    (``--server``, ``--admin-token``, ``--json``) that every command shares."""
     parser = subparsers.add_parser(
         "bench",
         help="measure a deployment: throughput, latency, CPU, idle sockets, queue depth",
@@ -60,20 +64,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="what to measure (default load)",
     )
 
-    target = parser.add_argument_group("target (default: start a fresh deployment)")
-    target.add_argument("--url", metavar="URL", help="bench a running server instead")
-    # SUPPRESS: the top-level --admin-token (and LIAISON_ADMIN_TOKEN) stays in force unless
-    # given again here.
-    target.add_argument(
-        "--admin-token",
-        metavar="TOKEN",
-        default=argparse.SUPPRESS,
-        help="operator token of --url (env LIAISON_ADMIN_TOKEN)",
+    target = parser.add_argument_group(
+        "target (default: start a fresh deployment; --server and --admin-token: a running one)"
     )
     target.add_argument(
         "--redis-url",
         metavar="URL",
-        help="with --url: its Redis, for Redis figures and the baseline (else a private one)",
+        help="with --server: its Redis, for Redis figures and the baseline (else a private one)",
     )
     target.add_argument(
         "--redis-cluster",
@@ -81,7 +78,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="with --redis-url: it names a node of a Redis Cluster (figures sum its nodes)",
     )
     target.add_argument(
-        "--server-pid", type=int, metavar="PID", help="with --url: server pid, for its CPU/RSS"
+        "--server-pid", type=int, metavar="PID", help="with --server: server pid, for its CPU/RSS"
     )
     target.add_argument(
         "--workers", type=_positive_int, default=1, help="server processes when self-started"
@@ -191,14 +188,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--depths", default="100,100000", help="queue depths to compare (default 100,100000)"
     )
     modes.add_argument("--batch", type=int, default=500, help="timed sends+acks per depth (500)")
+    return parser
 
 
 def config_from(args: argparse.Namespace) -> BenchConfig:
-    admin_token = getattr(args, "admin_token", None) or os.environ.get("LIAISON_ADMIN_TOKEN")
+    server = getattr(args, "server", None)
+    admin_token = getattr(args, "admin_token", None)
     options: dict[str, Any] = {
         "mode": args.mode,
-        "url": args.url,
-        "admin_token": admin_token if args.url else None,
+        "url": server,
+        "admin_token": admin_token if server else None,
         "redis_url": args.redis_url,
         "redis_cluster": args.redis_cluster,
         "server_pid": args.server_pid,
@@ -254,6 +253,9 @@ def run(args: argparse.Namespace) -> int:
         "sockets": render_sockets,
         "queue-depth": render_queue_depth,
     }
+    if getattr(args, "json", False):
+        print(json.dumps(report, ensure_ascii=False), flush=True)
+        return 0
     print(render[config.mode](report), flush=True)
     if config.json_out is not None:
         print(f"report: {config.json_out}")

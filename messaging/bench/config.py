@@ -120,7 +120,7 @@ class BenchConfig:
                 self.mode != "send" or self.weights().get("dossier", 0) == 0,
                 "--mode send replays direct and org messages only (no dossier in --mix)",
             ),
-            (self.url is None or self.admin_token is not None, "--url needs --admin-token"),
+            (self.url is None or self.admin_token is not None, "--server needs --admin-token"),
             (
                 not self.redis_cluster
                 or (self.redis_url is not None and self.mode != "queue-depth"),

@@ -1,4 +1,4 @@
-"""What the bench talks to: a fresh deployment it starts itself, or a server given by ``--url``.
+"""What the bench talks to: a fresh deployment it starts itself, or a server given by ``--server``.
 
 A fresh deployment is a private ``redis-server`` (``messaging.redis_server``) and ``liaison
 serve --workers N`` as a child process, both on free 127.0.0.1 ports in a temporary data
@@ -128,7 +128,7 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def deployment(config: BenchConfig, *, queue_quota: int | None = None) -> Iterator[Endpoint]:
-    """The target of the run: ``--url`` as given, else a fresh Redis + ``liaison serve``."""
+    """The target of the run: ``--server`` as given, else a fresh Redis + ``liaison serve``."""
     if config.url is not None:
         assert config.admin_token is not None  # BenchConfig checks the pair
         redis_pids: tuple[int, ...] = ()

@@ -3,7 +3,7 @@ each, one organisation of ``org_size`` of them, and patients whose dossiers ever
 may write to (the first professional is their médecin traitant, the others are grantees).
 
 Identifiers are drawn from a random run number, so that repeated runs against one long-lived
-server (``--url``) do not collide.
+server (``--server``) do not collide.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """The ``liaison`` command: run the server, act as the operator, or be one device.
 
 Thin on purpose: every protocol step is in ``messaging.client``; this package parses arguments,
-reads files and prints. Errors print ``error: <code>: <detail>`` and exit 1 (2 for usage).
-Modules: ``commands`` (serve, admin, enroll, send, inbox, watch, devices), ``dossier`` (the
-``dossier`` group and ``admin dossier``), ``representation`` (``admin representation``),
-``verify_log``, ``_common`` (what they share).
+reads files and prints. Errors print ``error: <code>: <sentence>`` (``sentences``: what happened
+and what to do next), then the server's detail when it says more, and exit 1 (2 for usage).
+Warnings print ``warning: ...`` on stderr, ``--json`` or not.
+Modules: ``commands`` (serve, admin, enroll, send, inbox, watch), ``people`` (principals,
+devices, directory), ``dossier`` (the ``dossier`` group and ``admin dossier``),
+``representation`` (``admin representation``), ``verify_log``, ``sentences``, ``_common``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 
 from messaging import client, config, logs
 from messaging.bench import cli as bench_cli
-from messaging.cli import _common, commands, dossier, representation, verify_log
+from messaging.cli import _common, commands, dossier, people, representation, sentences, verify_log
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,10 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common.global_options(parser, defaults=True)
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     admin_commands = commands.register(subcommands)
+    people.register(subcommands, admin_commands)
     dossier.register(subcommands, admin_commands)
     representation.register(admin_commands)
     verify_log.register(subcommands)
-    bench_cli.add_parser(subcommands)
+    _common.global_options(bench_cli.add_parser(subcommands), defaults=False)
     return parser
 
 
@@ -51,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {line}", file=sys.stderr)
         return exc.exit_code
     except client.SdkError as exc:
-        print(f"error: {exc.code}: {exc.detail}", file=sys.stderr)
+        lines = sentences.explain(exc.code, exc.detail)
+        if isinstance(exc, client.ApiError) and exc.retry_after is not None:
+            lines.append(f"{exc.code}: the server asks to wait {exc.retry_after:g} s")
+        for text in lines:
+            print(_common.line(f"error: {text}"), file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"error: {_os_error(exc)}", file=sys.stderr)

@@ -6,10 +6,12 @@ import argparse
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, TypeAlias
 
-from messaging import client
+from messaging import client, identifiers, models
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 DEFAULT_KEY_FILE = "~/.config/liaison/device.json"
@@ -57,6 +59,15 @@ def print_json(document: Any) -> None:
     print(line(json.dumps(document, ensure_ascii=False)), flush=True)
 
 
+def done(args: argparse.Namespace, message: str, document: dict[str, Any]) -> int:
+    """A command's result: ``document`` under ``--json``, else ``message``; exit 0."""
+    if args.json:
+        print_json(document)
+    else:
+        print(line(message))
+    return 0
+
+
 def fields(rows: list[tuple[str, str]]) -> str:
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label.ljust(width)}  {line(value)}" for label, value in rows)
@@ -69,6 +80,52 @@ def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in safe
     )
+
+
+# --- attachments ------------------------------------------------------------------------------
+
+_NAME_LIMIT = 120
+"""Characters kept of a sender's file name: well under every file system's 255-byte limit."""
+_UNSAFE_IN_NAME = re.compile(rf"[\x00-\x1f\x7f-\x9f/\\{_BIDI_AND_SEPARATORS}]")
+
+
+def safe_file_name(name: str, number: int) -> str:
+    """A sender's attachment name as a plain file name: no directory part, no control,
+    bidirectional or separator character, no leading dot (no hidden file, no ``..``), and a
+    bounded length with the extension kept; ``attachment-<number>`` when nothing is left."""
+    cleaned = _UNSAFE_IN_NAME.sub("_", name).strip().lstrip(".").strip()
+    if len(cleaned) > _NAME_LIMIT:
+        stem, dot, extension = cleaned.rpartition(".")
+        keep = extension if dot and stem and len(extension) <= 16 else ""
+        cleaned = cleaned[: _NAME_LIMIT - len(keep) - 1].rstrip() + ("." + keep if keep else "")
+    return cleaned or f"attachment-{number}"
+
+
+def save_attachments(attachments: Iterable[client.Attachment], directory: str) -> list[Path]:
+    """Write each decrypted attachment into ``directory``, readable by this user only, under
+    its ``safe_file_name``; an existing file is never replaced (``name (2).ext`` instead)."""
+    target = Path(directory).expanduser()
+    target.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for number, attachment in enumerate(attachments, 1):
+        name = safe_file_name(attachment.name, number)
+        stem, dot, extension = name.rpartition(".")
+        if not stem:
+            stem, dot, extension = name, "", ""
+        for copy in range(1, 1000):
+            path = target / (name if copy == 1 else f"{stem} ({copy}){dot}{extension}")
+            try:
+                # O_EXCL: never an existing file, nor through a symbolic link planted there.
+                handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue
+            with os.fdopen(handle, "wb") as file:
+                file.write(attachment.data)
+            saved.append(path)
+            break
+        else:
+            raise FileExistsError(f"{target}: too many files named like {name}")
+    return saved
 
 
 # --- clients ----------------------------------------------------------------------------------
@@ -144,3 +201,39 @@ def command(
     if run is not None:
         parser.set_defaults(run=run)
     return parser
+
+
+# --- local checks: refused here, before anything is sent ---------------------------------------
+
+
+def checked_ins(ins: str) -> str:
+    """``ins`` if it is a well-formed INS whose key matches (ID-1), else ``invalid_ins``."""
+    try:
+        return identifiers.validate_ins(ins)
+    except identifiers.InvalidIns as exc:
+        raise client.SdkError("invalid_ins", f"{ins}: {exc}") from None
+
+
+def checked_principal(principal: str) -> str:
+    """``principal`` if it is a well-formed id (an RPPS number of 11 digits, a patient's valid
+    INS), else an error naming what is wrong. An RPPS number failing the Luhn check passes
+    (ID-3: it may still be real); the server warns the operator who registers it."""
+    kind, _, value = principal.partition(":")
+    if kind == "patient":
+        checked_ins(value)
+    elif kind == "rpps":
+        try:
+            identifiers.validate_rpps(value)
+        except identifiers.InvalidRpps as exc:
+            raise client.SdkError("invalid_rpps", f"{principal}: {exc}") from None
+    if re.fullmatch(models.PRINCIPAL_PATTERN, principal) is None:
+        raise client.SdkError(
+            "invalid_principal",
+            f"{principal!r} is not rpps:<11 digits>, org:<slug>, app:<slug> or patient:<INS>",
+        )
+    return principal
+
+
+def warn(text: str) -> None:
+    """A ``warning:`` line on stderr: shown in every output mode, ``--json`` included."""
+    print(line(f"warning: {text}"), file=sys.stderr, flush=True)

@@ -1,4 +1,4 @@
-"""The server, operator and device commands: serve, admin, enroll, send, inbox, watch, devices."""
+"""The server and message commands: serve, the ``admin`` group, enroll, send, inbox, watch."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import mimetypes
 import os
 import sys
 from pathlib import Path
-from typing import get_args
+from typing import Any
 
 from pydantic import ValidationError
 
 from messaging import client, models
 from messaging.cli import _common as common
+from messaging.cli import sentences
 
 # --- output -----------------------------------------------------------------------------------
 
@@ -95,8 +96,11 @@ def _serve(args: argparse.Namespace) -> int:
     from messaging.server.runner import DataDirInUse, StartupError, exit_at_once, serve
 
     overrides = {k: getattr(args, k) for k in ("host", "port") if getattr(args, k) is not None}
+    if args.json:  # the server's output is its log: --json makes it JSON lines
+        overrides["log_format"] = "json"
+    flags = {"host": "--host", "port": "--port", "log_format": "--json"}
     try:
-        settings = config.load(overrides, flags={"host": "--host", "port": "--port"})
+        settings = config.load(overrides, flags=flags)
     except config.SettingsError as exc:
         raise common.Failure(exc.lines, exit_code=2) from None
     try:
@@ -106,42 +110,8 @@ def _serve(args: argparse.Namespace) -> int:
     exit_at_once()  # stopped cleanly: nothing is left for the interpreter's teardown to do
 
 
-def _principal_add(args: argparse.Namespace) -> int:
-    async def create() -> models.PrincipalSummary:
-        async with common.admin(args) as admin:
-            return await admin.create_principal(
-                args.id,
-                args.kind,
-                args.name,
-                profession=args.profession,
-                roles=args.role,
-                members=args.member or None,
-                birth_date=args.birth_date,
-                allow_similar_name=args.allow_similar_name,
-            )
-
-    summary = asyncio.run(create())
-    if args.json:
-        common.print_json(summary.model_dump())
-    else:
-        print(f"created {summary.id} ({summary.kind}) {summary.display_name}")
-    return 0
-
-
-def _enroll_code(args: argparse.Namespace) -> int:
-    async def issue() -> models.EnrollmentCodeResponse:
-        async with common.admin(args) as admin:
-            return await admin.enrollment_code(args.principal)
-
-    code = asyncio.run(issue())
-    if args.json:
-        common.print_json(code.model_dump())
-    else:
-        print(common.fields([("code", code.code), ("expires", code.expires_at)]))
-    return 0
-
-
 def _enroll(args: argparse.Namespace) -> int:
+    common.checked_principal(args.principal)
     key_file = Path(args.key_file).expanduser()
     if key_file.exists():
         # Overwriting would lose this device's secret keys for good.
@@ -178,6 +148,7 @@ def _dossier_header(args: argparse.Namespace) -> models.DossierHeader | None:
         raise client.SdkError(
             "invalid_request", "--dossier-ins, --dossier-type and --dossier-title go together"
         )
+    common.checked_ins(args.dossier_ins)
     try:
         return models.DossierHeader(
             ins=args.dossier_ins, type=args.dossier_type, title=args.dossier_title
@@ -193,8 +164,10 @@ def _send(args: argparse.Namespace) -> int:
         body = sys.stdin.read()
     else:
         body = Path(args.body_file).read_text(encoding="utf-8")
-    attachments = [_attachment(path) for path in args.attach]
+    for recipient in args.to:
+        common.checked_principal(recipient)
     dossier = _dossier_header(args)
+    attachments = [_attachment(path) for path in args.attach]
     device = common.device(args)
 
     async def send() -> client.SendResult:
@@ -209,6 +182,10 @@ def _send(args: argparse.Namespace) -> int:
             )
 
     result = asyncio.run(send())
+    if result.dossier is not None and result.dossier.status == "refused":
+        code = result.dossier.code or "refused"
+        sentence = sentences.SENTENCES.get(code, "the dossier refused it")
+        common.warn(f"delivered, but not filed in the dossier: {code}: {sentence}")
     if args.json:
         common.print_json(result.as_dict())
     else:
@@ -230,7 +207,8 @@ def _inbox(args: argparse.Namespace) -> int:
                 for e in fetched.events
                 if e.cursor is not None and (ack_invalid or not isinstance(e, client.InvalidEvent))
             ]
-            # Shown before acked: a crash in between shows an event twice, never loses one.
+            # Shown and saved before acked: a crash in between shows an event twice, never
+            # loses one.
             _show_fetched(args, fetched, ack_invalid)
             if to_ack and not args.no_ack:
                 await device.ack(to_ack)
@@ -241,16 +219,36 @@ def _inbox(args: argparse.Namespace) -> int:
 
 
 def _show_fetched(args: argparse.Namespace, fetched: client.FetchResult, ack_invalid: bool) -> None:
+    received = [(event, *_received(args, event)) for event in fetched.events]
     if args.json:
-        common.print_json({"events": [e.as_dict() for e in fetched.events], "next": fetched.next})
-    shown: list[client.ReceivedEvent] = []
-    for event in fetched.events:
+        common.print_json(
+            {"events": [document for _, document, _ in received], "next": fetched.next}
+        )
+    shown: list[str] = []
+    for event, _, saved in received:
         if isinstance(event, client.InvalidEvent):
             _warn_invalid(event, acked=ack_invalid)
         else:
-            shown.append(event)
+            shown.append(_text(event, saved))
     if not args.json:
-        print("\n".join(_describe(e) for e in shown) if shown else "no new events", flush=True)
+        print("\n".join(shown) if shown else "no new events", flush=True)
+
+
+def _received(
+    args: argparse.Namespace, item: client.StreamItem
+) -> tuple[dict[str, Any], list[Path]]:
+    """``item`` as JSON and the paths of its attachments, first written to
+    ``--save-attachments`` (listed under ``saved`` in the JSON)."""
+    document = item.as_dict()
+    saved: list[Path] = []
+    if args.save_attachments and isinstance(item, client.ReceivedMessage) and item.attachments:
+        saved = common.save_attachments(item.attachments, args.save_attachments)
+        document["saved"] = [str(path) for path in saved]
+    return document, saved
+
+
+def _text(item: client.StreamItem, saved: list[Path]) -> str:
+    return "\n".join([_describe(item), *(common.line(f"saved {path}") for path in saved)])
 
 
 def _watch(args: argparse.Namespace) -> int:
@@ -259,10 +257,11 @@ def _watch(args: argparse.Namespace) -> int:
     async def watch() -> None:
         async with device:
             async for item in device.stream():
+                document, saved = _received(args, item)
                 if args.json:
-                    common.print_json(item.as_dict())
+                    common.print_json(document)
                 elif not isinstance(item, client.InvalidEvent):
-                    print(_describe(item), flush=True)
+                    print(_text(item, saved), flush=True)
                 if isinstance(item, client.InvalidEvent):
                     _warn_invalid(item, acked=False)
                 elif not isinstance(item, client.BacklogDrained):
@@ -270,25 +269,6 @@ def _watch(args: argparse.Namespace) -> int:
 
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how watching ends.
         asyncio.run(watch())
-    return 0
-
-
-def _devices(args: argparse.Namespace) -> int:
-    device = common.device(args)
-
-    async def listing() -> list[models.OwnDevice]:
-        async with device:
-            return await device.list_devices()
-
-    devices = asyncio.run(listing())
-    current = device.identity.device_id
-    if args.json:
-        common.print_json({"devices": [d.model_dump() for d in devices], "current": current})
-    else:
-        rows: list[tuple[str, ...]] = [
-            (d.id + (" *" if d.id == current else ""), d.name, d.created_at) for d in devices
-        ]
-        print(common.table(("DEVICE", "NAME", "ENROLLED"), rows))
     return 0
 
 
@@ -312,30 +292,6 @@ def register(commands: common.Subcommands) -> common.Subcommands:
 
     admin = common.command(commands, "admin", "operator commands (need the operator token)")
     admin_commands = admin.add_subparsers(dest="admin_command", metavar="COMMAND", required=True)
-    principal = common.command(admin_commands, "principal", "manage principals")
-    principal_commands = principal.add_subparsers(
-        dest="principal_command", metavar="COMMAND", required=True
-    )
-    add = common.command(principal_commands, "add", "register a principal", _principal_add)
-    add.add_argument("id", help="rpps:<11 digits>, org:<slug>, app:<slug> or patient:<INS>")
-    add.add_argument("--kind", required=True, choices=get_args(models.PrincipalKind))
-    add.add_argument("--name", required=True, help="display name")
-    add.add_argument("--profession")
-    add.add_argument("--role", action="append", default=[], choices=get_args(models.Role))
-    add.add_argument("--member", action="append", default=[], help="organisation member")
-    add.add_argument(
-        "--birth-date", metavar="YYYY-MM-DD", help="a patient's verified birth date (ID-4)"
-    )
-    add.add_argument(
-        "--allow-similar-name",
-        action="store_true",
-        help="register it although its name looks like another principal's (a homonym)",
-    )
-    code = common.command(
-        admin_commands, "enroll-code", "issue a one-time enrollment code", _enroll_code
-    )
-    code.add_argument("principal")
-
     enroll = common.command(
         commands, "enroll", "enroll this device and write its key file", _enroll
     )
@@ -369,6 +325,14 @@ def register(commands: common.Subcommands) -> common.Subcommands:
         "--ack-invalid", action="store_true", help="also discard events that fail verification"
     )
 
-    common.command(commands, "watch", "stream events until Ctrl-C, acknowledging them", _watch)
-    common.command(commands, "devices", "list this principal's devices (* = this one)", _devices)
+    watch = common.command(
+        commands, "watch", "stream events until Ctrl-C, acknowledging them", _watch
+    )
+    for parser in (inbox, watch):
+        parser.add_argument(
+            "--save-attachments",
+            metavar="DIR",
+            help="write each message's attachments into DIR before it is acknowledged (never"
+            " over an existing file)",
+        )
     return admin_commands

@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, TypeVar, get_args
 
 from dossier_link.consent import ConsentGiver
@@ -43,21 +42,15 @@ def _holder(args: argparse.Namespace, principal: str) -> str:
 
 def _call(args: argparse.Namespace, call: Callable[[client.DossierClient], Awaitable[T]]) -> T:
     device = common.device(args)
-    args.ins = _holder(args, device.identity.principal)
+    args.ins = common.checked_ins(_holder(args, device.identity.principal))
+    if getattr(args, "professional", None) is not None:
+        common.checked_principal(args.professional)
 
     async def run() -> T:
         async with device:
             return await call(device.dossiers)
 
     return asyncio.run(run())
-
-
-def _done(args: argparse.Namespace, message: str, document: dict[str, Any]) -> int:
-    if args.json:
-        common.print_json(document)
-    else:
-        print(message)
-    return 0
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -123,20 +116,6 @@ def _describe_document(read: client.DossierDocument) -> str:
     return f"{common.fields(rows)}\n\n{common.block(content.body)}\n"
 
 
-def _save_attachments(read: client.DossierDocument, directory: str) -> list[Path]:
-    target = Path(directory)
-    target.mkdir(parents=True, exist_ok=True)
-    saved = []
-    for number, attachment in enumerate(read.content.attachments, 1):
-        # The name comes from the sender: never let it choose a path outside ``directory``.
-        name = Path(attachment.name).name
-        path = target / (name if name not in ("", ".", "..") else f"attachment-{number}")
-        with path.open("xb") as handle:  # never overwrite an existing file
-            handle.write(attachment.data)
-        saved.append(path)
-    return saved
-
-
 # --- commands ---------------------------------------------------------------------------------
 
 
@@ -153,6 +132,8 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _admin_create(args: argparse.Namespace) -> int:
+    common.checked_ins(args.ins)
+
     async def create() -> DossierSummary:
         async with common.admin(args) as admin:
             return await admin.create_dossier(args.ins, args.birth_date, args.protection)
@@ -182,7 +163,7 @@ def _grant(args: argparse.Namespace) -> int:
 def _revoke(args: argparse.Namespace) -> int:
     _call(args, lambda d: d.withdraw_grant(args.ins, args.professional))
     message = f"withdrew the grant of {args.professional} on {args.ins}"
-    return _done(args, message, {"ins": args.ins, "withdrawn": args.professional})
+    return common.done(args, message, {"ins": args.ins, "withdrawn": args.professional})
 
 
 def _ban(args: argparse.Namespace) -> int:
@@ -193,7 +174,7 @@ def _ban(args: argparse.Namespace) -> int:
 def _unban(args: argparse.Namespace) -> int:
     _call(args, lambda d: d.lift_ban(args.ins, args.professional))
     message = f"lifted the ban of {args.professional} on {args.ins}"
-    return _done(args, message, {"ins": args.ins, "unbanned": args.professional})
+    return common.done(args, message, {"ins": args.ins, "unbanned": args.professional})
 
 
 def _oppose_emergency(args: argparse.Namespace) -> int:
@@ -206,7 +187,7 @@ def _oppose_emergency(args: argparse.Namespace) -> int:
 def _emergency(args: argparse.Namespace) -> int:
     access = _call(args, lambda d: d.emergency_access(args.ins, args.reason))
     message = f"emergency access to {args.ins} open until {access.expires_at}"
-    return _done(args, message, access.model_dump())
+    return common.done(args, message, access.model_dump())
 
 
 def _end_emergency(args: argparse.Namespace) -> int:
@@ -228,7 +209,11 @@ def _documents(args: argparse.Namespace) -> int:
 
 def _read(args: argparse.Namespace) -> int:
     read = _call(args, lambda d: d.read_document(args.ins, args.document))
-    saved = _save_attachments(read, args.save_attachments) if args.save_attachments else []
+    saved = (
+        common.save_attachments(read.content.attachments, args.save_attachments)
+        if args.save_attachments
+        else []
+    )
     if args.json:
         common.print_json({**read.as_dict(), "saved": [str(path) for path in saved]})
     else:
@@ -246,7 +231,7 @@ def _patch(args: argparse.Namespace) -> int:
         change = {"hidden_from_holder": not args.show}
         message = f"{'showed' if args.show else 'hid'} {args.document} to the holder"
     _call(args, lambda d: d.patch_document(args.ins, args.document, **change))
-    return _done(args, message, {"ins": args.ins, "document": args.document, **change})
+    return common.done(args, message, {"ins": args.ins, "document": args.document, **change})
 
 
 def _log(args: argparse.Namespace) -> int:
@@ -286,7 +271,7 @@ def _object(args: argparse.Namespace) -> int:
     objected = not args.withdraw
     _call(args, lambda d: d.set_objection(args.ins, objected))
     message = f"objection to a dossier for {args.ins} {'registered' if objected else 'withdrawn'}"
-    return _done(args, message, {"ins": args.ins, "objected": objected})
+    return common.done(args, message, {"ins": args.ins, "objected": objected})
 
 
 # --- parser -----------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ from messaging.representations import RepresentationKind, RepresentationView
 
 
 def _add(args: argparse.Namespace) -> int:
+    common.checked_ins(args.holder)
+    common.checked_principal(args.representative)
+
     async def add() -> str:
         async with common.admin(args) as admin:
             return await admin.add_representation(
@@ -23,11 +26,8 @@ def _add(args: argparse.Namespace) -> int:
             )
 
     representation = asyncio.run(add())
-    if args.json:
-        common.print_json({"id": representation})
-    else:
-        print(f"recorded {representation}: {args.representative} represents {args.holder}")
-    return 0
+    message = f"recorded {representation}: {args.representative} represents {args.holder}"
+    return common.done(args, message, {"id": representation})
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -55,11 +55,7 @@ def _remove(args: argparse.Namespace) -> int:
             await admin.remove_representation(args.id)
 
     asyncio.run(remove())
-    if args.json:
-        common.print_json({"removed": args.id})
-    else:
-        print(f"removed {args.id}: its rights ended")
-    return 0
+    return common.done(args, f"removed {args.id}: its rights ended", {"removed": args.id})
 
 
 def register(admin_commands: common.Subcommands) -> None:

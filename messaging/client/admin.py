@@ -45,8 +45,10 @@ class AdminClient(HttpClient):
         members: Sequence[str] | None = None,
         birth_date: date | str | None = None,
         allow_similar_name: bool = False,
-    ) -> models.PrincipalSummary:
-        """``birth_date`` (patients only) is the verified identity's (ID-4): ``YYYY-MM-DD``, or
+    ) -> models.CreatedPrincipal:
+        """Register a principal; its ``warnings`` are for the operator to check (ID-3: an RPPS
+        number failing the Luhn check is accepted with one), never reasons it was refused.
+        ``birth_date`` (patients only) is the verified identity's (ID-4): ``YYYY-MM-DD``, or
         ``YYYY-MM`` / ``YYYY`` when the rest is unknown."""
         try:
             request = models.CreatePrincipalRequest.model_validate(
@@ -69,14 +71,25 @@ class AdminClient(HttpClient):
             token=self._admin_token,
             body=request.model_dump(exclude_none=True),
         )
-        if not isinstance(answer, dict):
-            raise SdkError("bad_response", "the created principal is not a JSON object")
-        summary_fields = models.PrincipalSummary.model_fields
-        return parse(
-            models.PrincipalSummary, {k: v for k, v in answer.items() if k in summary_fields}
+        return parse(models.CreatedPrincipal, answer)
+
+    async def list_principals(
+        self, *, kind: str | None = None, after: str | None = None, limit: int = 100
+    ) -> models.PrincipalList:
+        """One page of the registered principals (of ``kind``) in id order; pass the page's
+        ``next`` as ``after`` for the following one (None: that was the last)."""
+        params = {"limit": str(limit)}
+        if kind is not None:
+            params["kind"] = kind
+        if after is not None:
+            params["after"] = after
+        answer = await self._request(
+            "GET", "/v1/admin/principals", token=self._admin_token, params=params
         )
+        return parse(models.PrincipalList, answer)
 
     async def enrollment_code(self, principal: str) -> models.EnrollmentCodeResponse:
+        """A single-use code with which a device of ``principal`` enrolls (``enroll``)."""
         answer = await self._request(
             "POST",
             url_path("v1", "admin", "principals", principal, "enrollment-codes"),

@@ -24,8 +24,9 @@ from messaging.client.errors import (
     StreamDisplaced,
 )
 from messaging.client.events import BacklogDrained, InvalidEvent, SendResult, StreamItem
-from messaging.client.http import TRANSIENT_STATUSES, parse
+from messaging.client.http import TRANSIENT_STATUSES, parse, url_path
 from messaging.client.receiving import Duplicate, Receiver
+from messaging.identifiers import InvalidIns, validate_ins
 from messaging.timeutil import now_ms, rfc3339
 
 log = logging.getLogger(__name__)
@@ -43,12 +44,18 @@ class LiaisonClient(Receiver):
     # devices
 
     async def list_devices(self) -> list[models.OwnDevice]:
+        """This principal's active devices, this one included."""
         return parse(models.OwnDevicesResponse, await self._authed("GET", "/v1/devices")).devices
 
     async def link_code(self) -> models.EnrollmentCodeResponse:
         """A one-time code to enroll another device of this principal."""
         answer = await self._authed("POST", "/v1/devices/enrollment-codes")
         return parse(models.EnrollmentCodeResponse, answer)
+
+    async def revoke_device(self, device_id: str) -> None:
+        """Revoke one of this principal's devices: its tokens and queue go at once, and what it
+        signed before stays verifiable. Revoking this very device ends this client's use."""
+        await self._authed("DELETE", url_path("v1", "devices", device_id))
 
     # sending
 
@@ -64,7 +71,17 @@ class LiaisonClient(Receiver):
         copy_to_own_devices: bool = True,
         message_id: str | None = None,
     ) -> SendResult:
-        """Encrypt and send one message; retried once, same id, if the devices were stale."""
+        """Encrypt and send one message; retried once, same id, if the devices were stale.
+
+        ``dossier`` also files it in that patient's dossier: its INS is checked here first (a
+        wrong key is ``SdkError("invalid_ins")``, nothing sent), and ``SendResult.dossier`` says
+        whether the server attached it (``status``) or refused the link (``code``); the message
+        is delivered either way."""
+        if dossier is not None:
+            try:
+                validate_ins(dossier.ins)
+            except InvalidIns as exc:
+                raise SdkError("invalid_ins", f"{dossier.ins}: {exc}") from exc
         targets = list(dict.fromkeys(recipients))
         content = MessageContent(
             subject, body, tuple(Attachment(*a) for a in attachments), in_reply_to

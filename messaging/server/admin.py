@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
 from dossier_link.majority import BirthDate, check_birth_date
 from messaging.errors import InvalidRequest
 from messaging.identifiers import InvalidIns
-from messaging.models import CreatedPrincipal, CreatePrincipalRequest
+from messaging.models import (
+    CreatedPrincipal,
+    CreatePrincipalRequest,
+    PrincipalId,
+    PrincipalKind,
+    PrincipalList,
+)
 from messaging.representations import (
     CreateRepresentationRequest,
     RepresentationCreated,
@@ -33,6 +40,21 @@ async def create_principal(request: web.Request) -> web.Response:
     entry = await request.app[DIRECTORY].entry(record.id)
     created = CreatedPrincipal(**entry.model_dump(), warnings=warnings)
     return json_response(created, status=201)
+
+
+class PrincipalListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: PrincipalKind | None = None
+    after: PrincipalId | None = None
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+async def list_principals(request: web.Request) -> web.Response:
+    require_operator(request)
+    query = parse_query(request, PrincipalListQuery)
+    found, following = await request.app[DIRECTORY].listing(query.kind, query.after, query.limit)
+    return json_response(PrincipalList(principals=found, next=following))
 
 
 async def issue_enrollment_code(request: web.Request) -> web.Response:

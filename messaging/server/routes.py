@@ -39,6 +39,15 @@ ROUTES: tuple[Route, ...] = (
         problems=(errors.PrincipalExists, errors.SimilarName),
     ),
     Route(
+        "GET",
+        "/v1/admin/principals",
+        admin.list_principals,
+        "List principals in id order, a page at a time",
+        "operator",
+        query=admin.PrincipalListQuery,
+        response=models.PrincipalList,
+    ),
+    Route(
         "POST",
         "/v1/admin/principals/{principal}/enrollment-codes",
         admin.issue_enrollment_code,
