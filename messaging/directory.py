@@ -38,7 +38,8 @@ CACHE_TTL = 30.0
 
 log = logging.getLogger(__name__)
 
-_LOOKALIKE_KINDS = frozenset({"professional", "organisation", "application"})
+_SEARCHABLE_KINDS = frozenset({"professional", "organisation", "application"})
+"""DESIGN §4: patients are not browsable; their names and INS are not even indexed."""
 _SEARCH_SCAN = 200
 """Index entries read per search: enough for a page of results after filtering by profession."""
 
@@ -88,6 +89,14 @@ class StoredDevice(BaseModel):
 
     def own(self) -> OwnDevice:
         return OwnDevice.model_validate(self.model_dump())
+
+
+def unknown_principal(principal_id: str) -> NotFound:
+    return NotFound(f"{principal_id} is not a registered principal")
+
+
+def unknown_device(principal_id: str, device_id: str) -> NotFound:
+    return NotFound(f"{device_id} is not a device of {principal_id}")
 
 
 def _words(text: str) -> set[str]:
@@ -153,13 +162,14 @@ class Directory:
         )
         if not created:
             raise PrincipalExists(f"{record.id} is already registered")
-        index = {f"{word}\x00{record.id}": 0 for word in _words(record.display_name)}
-        index[f"{record.id}\x00{record.id}"] = 0
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(redis_keys.DIRECTORY_NAMES, index)
-            if lookalike is not None:
-                pipe.zadd(redis_keys.DIRECTORY_LOOKALIKES, {f"{lookalike}\x00{record.id}": 0})
-            await pipe.execute()
+        if record.kind in _SEARCHABLE_KINDS:
+            index = {f"{word}\x00{record.id}": 0 for word in _words(record.display_name)}
+            index[f"{record.id}\x00{record.id}"] = 0
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(redis_keys.DIRECTORY_NAMES, index)
+                if lookalike is not None:
+                    pipe.zadd(redis_keys.DIRECTORY_LOOKALIKES, {f"{lookalike}\x00{record.id}": 0})
+                await pipe.execute()
         return record, warnings
 
     async def _lookalike(self, request: CreatePrincipalRequest) -> str | None:
@@ -170,7 +180,7 @@ class Directory:
         Two creations racing with look-alike names may both pass: the operator is one party,
         and the check is for its mistakes and for forged requests to it, not for a race.
         """
-        if request.kind not in _LOOKALIKE_KINDS:
+        if request.kind not in _SEARCHABLE_KINDS:
             return None
         shape = crypto.digest(names.skeleton(request.display_name).encode(), 16).hex()
         if not request.allow_similar_name:
@@ -184,7 +194,7 @@ class Directory:
     async def principal(self, principal_id: str) -> StoredPrincipal:
         found = await self.principals([principal_id])
         if principal_id not in found:
-            raise NotFound(f"{principal_id} is not a registered principal")
+            raise unknown_principal(principal_id)
         return found[principal_id]
 
     async def principals(self, ids: Iterable[str]) -> dict[str, StoredPrincipal]:
@@ -244,7 +254,7 @@ class Directory:
             record = json.loads(retired)
             record.pop("name", None)
             return DeviceHistory.model_validate(record)
-        raise NotFound(f"{device_id} is not a device of {principal_id}")
+        raise unknown_device(principal_id, device_id)
 
     async def reachable_devices(self, principals: Iterable[str]) -> dict[str, StoredDevice]:
         """Every active device behind these principals, organisations expanded to members."""
@@ -297,7 +307,8 @@ class Directory:
     async def search(
         self, query: str, profession: str | None, limit: int
     ) -> list[PrincipalSummary]:
-        """Prefix search on any word of the display name (or on the id), then by profession."""
+        """Prefix search on any word of the display name (or on the id), then by profession;
+        never a patient, whoever asks (DESIGN §4)."""
         words = sorted(_words(query))
         first = words[0] if words else ""
         raw = await self._redis.zrangebylex(
@@ -307,6 +318,9 @@ class Directory:
         records = await self.principals(ids)
         results: list[PrincipalSummary] = []
         for record in records.values():
+            if record.kind not in _SEARCHABLE_KINDS:
+                # An index written before patients were left out of it.
+                continue
             name_words = _words(record.display_name) | {record.id}
             if not all(any(w.startswith(q) for w in name_words) for q in words):
                 continue

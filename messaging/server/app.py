@@ -21,6 +21,7 @@ from messaging.auth import Authenticator
 from messaging.delivery import Delivery, ServerEvents
 from messaging.devices import Devices
 from messaging.directory import Directory
+from messaging.directory_privacy import PatientPrivacy
 from messaging.dossier_bridge import (
     DeviceNotifier,
     DirectoryDeviceKeys,
@@ -44,6 +45,7 @@ from messaging.server.appkeys import (
     DOSSIERS,
     MAILBOX,
     METRICS,
+    PATIENT_PRIVACY,
     REDIS_LINK,
     SERVER_INFO,
     SETTINGS,
@@ -149,10 +151,12 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
         app[DEVICES] = Devices(
             redis, scripts, directory, hub, held, code_ttl=settings.enrollment_code_ttl_seconds
         )
+        representations = RepresentationStore(link)
+        app[PATIENT_PRIVACY] = PatientPrivacy(directory, representations, now)
         actors = DossierActors(directory)
         dossiers = DossierService(
             DossierStore(link),
-            RepresentationStore(link),
+            representations,
             DirectoryIdentities(directory),
             DeviceNotifier(directory, events, held),
             DirectoryDeviceKeys(directory),

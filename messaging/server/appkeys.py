@@ -9,6 +9,7 @@ from messaging.auth import Authenticator
 from messaging.delivery import Delivery
 from messaging.devices import Devices
 from messaging.directory import Directory
+from messaging.directory_privacy import PatientPrivacy
 from messaging.dossier_bridge import DossierActors
 from messaging.mailbox import Mailbox
 from messaging.models import ServerInfo
@@ -22,6 +23,7 @@ SERVER_INFO = web.AppKey("server_info", ServerInfo)
 REDIS_LINK = web.AppKey("redis_link", RedisLink)
 AUTH = web.AppKey("auth", Authenticator)
 DIRECTORY = web.AppKey("directory", Directory)
+PATIENT_PRIVACY = web.AppKey("patient_privacy", PatientPrivacy)
 DEVICES = web.AppKey("devices", Devices)
 MAILBOX = web.AppKey("mailbox", Mailbox)
 DELIVERY = web.AppKey("delivery", Delivery)

@@ -6,7 +6,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from messaging.models import DirectorySearchResponse
-from messaging.server.appkeys import DIRECTORY, SERVER_INFO
+from messaging.server.appkeys import DIRECTORY, PATIENT_PRIVACY, SERVER_INFO
 from messaging.server.request import caller, json_response, parse_query
 
 
@@ -19,14 +19,15 @@ class SearchQuery(BaseModel):
 
 
 async def lookup(request: web.Request) -> web.Response:
-    await caller(request)
-    return json_response(await request.app[DIRECTORY].entry(request.match_info["principal"]))
+    who = await caller(request)
+    found = await request.app[PATIENT_PRIVACY].entry(who.principal, request.match_info["principal"])
+    return json_response(found)
 
 
 async def device(request: web.Request) -> web.Response:
-    await caller(request)
-    found = await request.app[DIRECTORY].device_history(
-        request.match_info["principal"], request.match_info["device"]
+    who = await caller(request)
+    found = await request.app[PATIENT_PRIVACY].device(
+        who.principal, request.match_info["principal"], request.match_info["device"]
     )
     return json_response(found)
 
