@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from messaging import crypto
 from messaging.auth import Caller
 from messaging.directory import Directory
+from messaging.directory_privacy import PatientPrivacy
 from messaging.errors import BadSignature, QueueFull, SenderMismatch, StaleDevices
 from messaging.idempotency import DIGEST_BYTES, SentRecords
 from messaging.mailbox import (
@@ -117,6 +118,7 @@ class Delivery:
         mailbox: Mailbox,
         events: ServerEvents,
         linker: DossierLinker,
+        privacy: PatientPrivacy,
     ) -> None:
         self._link = link
         self._records = records
@@ -124,6 +126,7 @@ class Delivery:
         self._mailbox = mailbox
         self._events = events
         self._linker = linker
+        self._privacy = privacy
 
     async def accept(
         self, caller: Caller, envelope: Envelope, raw: Mapping[str, Any]
@@ -141,6 +144,7 @@ class Delivery:
         except crypto.CryptoError as exc:
             raise BadSignature("the envelope signature does not verify") from exc
 
+        await self._privacy.require_addressable(caller.principal, envelope.recipients)
         devices = await self._directory.reachable_devices(envelope.recipients)
         self._check_wraps(envelope, set(devices), set(sender_devices) - {caller.device})
 

@@ -99,6 +99,10 @@ def unknown_device(principal_id: str, device_id: str) -> NotFound:
     return NotFound(f"{device_id} is not a device of {principal_id}")
 
 
+def unknown_recipients(principal_ids: list[str]) -> UnknownRecipient:
+    return UnknownRecipient("some recipients are not registered", recipients=principal_ids)
+
+
 def _words(text: str) -> set[str]:
     return {word for word in text.lower().split() if word}
 
@@ -262,7 +266,7 @@ class Directory:
         found = await self.principals(wanted)
         unknown = [p for p in wanted if p not in found]
         if unknown:
-            raise UnknownRecipient("some recipients are not registered", recipients=unknown)
+            raise unknown_recipients(unknown)
         owners = [owner for p in wanted for owner in found[p].device_owners()]
         by_owner = await self.devices(owners)
         return {

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from messaging import redis_keys
 from tests.dossiers import ADULT_BIRTH, new_ins, other_patient, patient, represent
-from tests.support import Device, World
+from tests.support import Device, World, compose
 
 _names = itertools.count(1)
 
@@ -162,3 +162,31 @@ async def test_a_refusal_sends_redis_what_an_unknown_ins_sends(world: World, red
         assert sent[0] == sent[1]
         assert sent[0], "the refusal reads the holder's representations"
         assert not any(redis_keys.principal("patient:<ins>") in c for c in sent[0])
+
+
+async def _send(
+    world: World, sender: Device, recipient: str, wrapped: list[Device]
+) -> tuple[int, Any]:
+    envelope = compose(sender, [recipient], wrapped)
+    response = await world.client.post("/v1/messages", json=envelope, headers=sender.headers)
+    return response.status, await response.json()
+
+
+async def test_a_message_to_a_hidden_patient_is_refused_as_to_an_unknown_one(world: World) -> None:
+    """DESIGN §4, attack beyond issue 7: ``POST /v1/messages`` from one patient to another
+    answered 409 ``stale_devices`` listing the other patient's devices, 404
+    ``unknown_recipient`` for an unregistered INS. Now both are the unknown recipient's 404;
+    a recorded representative still writes to the holder."""
+    holder, ins = await patient(world)
+    stranger = await other_patient(world)
+    bystander = await world.professional()
+    unknown = f"patient:{new_ins(ADULT_BIRTH)}"
+    hidden = await _send(world, stranger, holder.principal, [bystander])
+    missing = await _send(world, stranger, unknown, [bystander])
+    assert hidden[0] == missing[0] == 404
+    assert hidden[1] == missing[1] | {"recipients": [holder.principal]}
+    assert hidden[1]["code"] == "unknown_recipient"
+
+    parent = await other_patient(world)
+    await represent(world, ins, parent, kind="protection_person")
+    assert (await _send(world, parent, holder.principal, [holder]))[0] == 202

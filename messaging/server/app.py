@@ -152,7 +152,8 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
             redis, scripts, directory, hub, held, code_ttl=settings.enrollment_code_ttl_seconds
         )
         representations = RepresentationStore(link)
-        app[PATIENT_PRIVACY] = PatientPrivacy(directory, representations, now)
+        privacy = PatientPrivacy(directory, representations, now)
+        app[PATIENT_PRIVACY] = privacy
         actors = DossierActors(directory)
         dossiers = DossierService(
             DossierStore(link),
@@ -173,7 +174,13 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
             payload_retention_ms=settings.retention_ms,
         )
         app[DELIVERY] = Delivery(
-            link, records, directory, mailbox, events, MessageLinker(actors, dossiers.linker)
+            link,
+            records,
+            directory,
+            mailbox,
+            events,
+            MessageLinker(actors, dossiers.linker),
+            privacy,
         )
         await hub.start()
         refresher = asyncio.create_task(ops.refresh_metrics_forever(app), name="liaison-metrics")
