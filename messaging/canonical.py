@@ -179,7 +179,7 @@ def loads(data: bytes | str, max_depth: int = MAX_DEPTH, max_values: int | None 
 # match attempt starts on a quote and succeeds, so one substitution pass is linear in the text.
 _STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
 _NOT_STRUCTURE = re.compile(r"[^\[\]{}]+")
-_EMPTY_CONTAINER = re.compile(r"\[\s*\]|\{\s*\}")
+_JSON_SPACE = re.compile(r"[ \t\n\r]+")
 
 
 def check_shape(text: str, max_depth: int, max_values: int | None) -> None:
@@ -190,21 +190,28 @@ def check_shape(text: str, max_depth: int, max_values: int | None) -> None:
     Counting characters costs a fraction of a millisecond per MiB, and bounds both from above
     (each nesting level opens a bracket; each value after the first in its container follows
     a comma): protocol documents, with a handful of brackets, stop there. Only a document with
-    more brackets or commas than allowed is measured exactly, with its strings taken out.
+    more brackets or commas than allowed is measured exactly, each string as one character.
     """
     opens = text.count("[") + text.count("{")
     commas = text.count(",")
     if opens <= max_depth and (max_values is None or 1 + commas + opens <= max_values):
         return
-    bare = _STRING.sub("", text)
-    structure = _NOT_STRUCTURE.sub("", bare)
+    # Each string becomes one character: its brackets and commas are text, and ["a"] is not
+    # an empty array.
+    bare = _STRING.sub("0", text)
     if max_values is not None:
-        containers = len(structure) // 2
-        values = 1 + bare.count(",") + containers - len(_EMPTY_CONTAINER.findall(bare))
-        if values > max_values:
+        # Counted with str.count (memchr speed): one regular-expression match per empty
+        # container took 80 ms of CPU on 1 MiB of "[],"; this takes 5.
+        if any(space in bare for space in " \t\n\r"):
+            bare = _JSON_SPACE.sub("", bare)
+        containers = bare.count("[") + bare.count("{")
+        empty = bare.count("[]") + bare.count("{}")
+        if 1 + bare.count(",") + containers - empty > max_values:
             raise EncodingError(
                 JSON_TOO_LARGE, f"the document holds more than {max_values} values", None
             )
+    # Within the value bound, few brackets are left to walk.
+    structure = _NOT_STRUCTURE.sub("", bare)
     depth = 0
     for char in structure:
         if char in "[{":

@@ -6,6 +6,7 @@ Python's parser raise RecursionError, answered 500 with a traceback in the log.
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import pytest
@@ -43,14 +44,22 @@ async def test_a_deeply_nested_body_is_refused_without_login(
     assert "field" not in problem
 
 
+def _refusal_seconds(body: bytes) -> float:
+    """The median CPU time of this thread over 5 refusals of ``body``: what the refusal costs
+    the server. CPU time leaves out the other processes of a shared machine, and the median
+    one run that a page fault or a cache flush slowed down."""
+    times = []
+    for _ in range(5):
+        started = time.thread_time()
+        with pytest.raises(canonical.EncodingError) as refused:
+            canonical.loads(body, 32, 10_000)
+        times.append(time.thread_time() - started)
+        assert refused.value.code == "invalid_json"
+    return statistics.median(times)
+
+
 def test_a_6kb_nest_is_refused_within_50_ms() -> None:
-    # CPU time of this thread: what the refusal costs the server, whatever else the shared
-    # machine is running.
-    started = time.thread_time()
-    with pytest.raises(canonical.EncodingError) as refused:
-        canonical.loads(NESTED_6KB, 32, 10_000)
-    assert time.thread_time() - started < 0.050
-    assert refused.value.code == "invalid_json"
+    assert _refusal_seconds(NESTED_6KB) < 0.050
 
 
 @pytest.mark.parametrize(
@@ -59,11 +68,9 @@ def test_a_6kb_nest_is_refused_within_50_ms() -> None:
     ids=["1 MiB deep", "1 MiB of empty arrays", "1 MiB of strings"],
 )
 def test_a_1mib_body_is_refused_within_100_ms(body: bytes) -> None:
-    started = time.thread_time()
-    with pytest.raises(canonical.EncodingError) as refused:
-        canonical.loads(body, 32, 10_000)
-    assert time.thread_time() - started < 0.100
-    assert refused.value.code == "invalid_json"
+    # Measured on a loaded machine: 6, 5 and 26 ms (80 ms for the empty arrays when each
+    # empty container was a regular-expression match).
+    assert _refusal_seconds(body) < 0.100
 
 
 @pytest.mark.parametrize(
@@ -77,6 +84,9 @@ def test_a_1mib_body_is_refused_within_100_ms(body: bytes) -> None:
         ('["' + "[" * 100 + "," * 100 + '"]', 4, 10, False),
         ('["\\"' + "[" * 100 + '\\\\"]', 4, 10, False),
         # Values: the root, each array element, each member's value.
+        ('["a"]', 4, 2, False),
+        ('["a"]', 4, 1, True),  # a string alone is still a value
+        ('{"k":"v"}', 4, 1, True),
         ("[" + ",".join(["0"] * 99) + "]", 4, 100, False),
         ("[" + ",".join(["0"] * 100) + "]", 4, 100, True),
         ("[" + ",".join(["[]"] * 99) + "]", 4, 100, False),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import aiohttp
+import pytest
 
 from messaging.redis_server import RedisServer
 from tests.support import Device, World, compose, open_message
@@ -136,12 +138,17 @@ async def test_store_failure_after_upgrade_closes_with_1013(
         assert ws.close_code == aiohttp.WSCloseCode.TRY_AGAIN_LATER
 
 
-async def test_revoking_a_device_closes_its_socket(world: World) -> None:
+@pytest.mark.parametrize("unread_seconds", [0, 1.5])
+async def test_revoking_a_device_closes_its_socket(world: World, unread_seconds: float) -> None:
+    """With 1.5 s before the client reads the close frame (a slow handler, a loaded machine):
+    the server waits for the client's reply; it used to drop the connection after 1 s, and
+    the client then saw 1006 instead of 4401 (issue 9 item 8)."""
     bob = await world.professional()
     async with world.client.ws_connect("/v1/stream", headers=bob.headers) as ws:
         assert (await _frame(ws))["type"] == "queue_empty"
         response = await world.client.delete(f"/v1/devices/{bob.device_id}", headers=bob.headers)
         assert response.status == 204
+        await asyncio.sleep(unread_seconds)
         message = await ws.receive(timeout=5)
         assert message.type == aiohttp.WSMsgType.CLOSE
         assert ws.close_code == 4401

@@ -31,7 +31,13 @@ from messaging.wakeup import End, Listener
 log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT = 5.0
-CLOSE_TIMEOUT = 1.0
+CLOSE_REPLY_SECONDS = 10.0
+"""How long a close waits for the client's reply (aiohttp's default). Dropping the connection
+sooner makes the client's own reply fail, and aiohttp's client then reports 1006 instead of the
+code it received: with 1 s, a client busy for 1 s (a slow handler, a loaded machine) saw 1006
+for 4401 or 4409, and a displaced SDK reconnected."""
+SHUTDOWN_CLOSE_SECONDS = 1.0
+"""At shutdown a silent client must not hold up the exit: its 1001 gets this long."""
 _ENDS = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
 BATCH = 100
 
@@ -139,9 +145,7 @@ async def _on_frame(
 
 async def stream(request: web.Request) -> web.WebSocketResponse:
     app = request.app
-    # The closing handshake waits at most CLOSE_TIMEOUT for the client's reply (aiohttp's
-    # default is 10 s): a silent client must not hold up a shutdown.
-    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=256 * 1024, timeout=CLOSE_TIMEOUT)
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=256 * 1024, timeout=CLOSE_REPLY_SECONDS)
     if not ws.can_prepare(request).ok:
         raise InvalidRequest("open a WebSocket here: GET with Upgrade: websocket (RFC 6455)")
     token = bearer(request.headers.get("Authorization"))
@@ -149,8 +153,16 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     who = await app[AUTH].authenticate(token) if token is not None else None
     await ws.prepare(request)
     close = await _closed_on_failure(_serve(ws, app, who))
-    if close is not None:
-        await ws.close(code=close[0], message=close[1])
+    if close is None:
+        return ws
+    code, reason = close
+    if code != WSCloseCode.GOING_AWAY:
+        await ws.close(code=code, message=reason)
+        return ws
+    # Cut short, aiohttp drops the connection (the client sees 1006 and reconnects, as for 1001).
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(SHUTDOWN_CLOSE_SECONDS):
+            await ws.close(code=code, message=reason)
     return ws
 
 
