@@ -144,7 +144,9 @@ class LiaisonClient(Receiver):
         """Events over the WebSocket, forever: the backlog, a ``BacklogDrained`` marker, then
         live events. Reconnects with capped exponential backoff (unacked events come again);
         stops with ``StreamDisplaced`` when a newer socket of this device takes over.
-        ``aclose()`` the generator to stop early and close the socket."""
+        Nothing is acked for you: ``ack`` each event once handled (over this socket), or it
+        comes again. ``aclose()`` the generator to stop early: the acks queued are sent, then
+        the socket closes."""
         delay = 0.5
         auth_failures = 0
         while True:
@@ -167,6 +169,9 @@ class LiaisonClient(Receiver):
                             if item is not None:
                                 yield item
                     finally:
+                        # Closing early (``aclose``) must not drop acks queued for this socket.
+                        if self._ack_flush is not None:
+                            await self._ack_flush
                         self._ws = None
                     close_code = ws.close_code
             except aiohttp.WSServerHandshakeError as exc:
