@@ -1,5 +1,10 @@
 """The Liaison SDK: enroll a device, send end-to-end encrypted messages, receive verified events,
-and use the patient's dossier (DMP) through ``LiaisonClient.dossiers``.
+and use the patient's dossier (DMP) through ``LiaisonClient.dossiers``. A guide, run by the test
+suite: ``docs/sdk.md``.
+
+Two things to know first: ``enroll`` returns the device's identity without writing it anywhere
+(``DeviceIdentity.save`` and ``load`` keep it in a key file), and an event stays in the device's
+queue, handed over again and again by ``fetch`` and ``stream``, until ``ack`` deletes it.
 
 Everything the server relays is checked here before the caller sees it: directory entries (each
 device's box key must be signed by its sign key), envelopes (signed by the sender's device,

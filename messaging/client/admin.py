@@ -142,6 +142,7 @@ class AdminClient(HttpClient):
     async def representations(
         self, *, holder: str | None = None, representative: str | None = None
     ) -> list[RepresentationView]:
+        """The representations of a holder (INS) or held by a representative: give one."""
         query = request_body(
             RepresentationQuery, {"holder": holder, "representative": representative}
         )
@@ -173,7 +174,8 @@ async def enroll(
     *,
     session: aiohttp.ClientSession | None = None,
 ) -> DeviceIdentity:
-    """Generate this device's key pairs and enroll them with a one-time code."""
+    """Generate this device's key pairs and enroll them with a one-time code. Nothing is
+    written to disk: ``save`` the returned identity, or its secret keys are lost with it."""
     keys = crypto.DeviceKeys.generate()
     body = {
         "principal": principal,

@@ -51,10 +51,12 @@ class CheckpointStore:
 
     @classmethod
     def beside(cls, key_file: str | os.PathLike[str]) -> CheckpointStore:
+        """A store in ``<stem>.checkpoints.json`` next to ``key_file``, as the CLI keeps it."""
         key = Path(key_file).expanduser()
         return cls(key.with_name(f"{key.stem}.checkpoints.json"))
 
     def kept(self, ins: str) -> list[LogCheckpoint]:
+        """The checkpoints kept for the dossier of ``ins``, oldest first."""
         return list(self._read().dossiers.get(ins, []))
 
     def server_key(self) -> str | None:

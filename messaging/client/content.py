@@ -14,6 +14,9 @@ from messaging.client.errors import SdkError, UnreadableContent, validation_deta
 
 
 class Attachment(NamedTuple):
+    """A file carried inside the encrypted content: its name and media type as the sender
+    wrote them (sanitise the name before using it as a path), and its bytes."""
+
     name: str
     media_type: str
     data: bytes
@@ -51,6 +54,7 @@ class MessageContent:
     to look at, never interpreted, and never sent (``plaintext`` writes the known ones)."""
 
     def plaintext(self) -> dict[str, Any]:
+        """The plaintext as the SDK encrypts it: the known members only."""
         document: dict[str, Any] = {
             "subject": self.subject,
             "body": self.body,
@@ -62,6 +66,7 @@ class MessageContent:
 
     @classmethod
     def from_plaintext(cls, plaintext: Mapping[str, Any]) -> MessageContent:
+        """A decrypted plaintext read leniently: unknown members are kept in ``extra``."""
         wire = _ContentWire.model_validate(plaintext)
         attachments = tuple(
             Attachment(a.name, a.media_type, crypto.b64u_decode(a.data)) for a in wire.attachments

@@ -61,6 +61,7 @@ class DossierDocument:
     content: MessageContent
 
     def as_dict(self) -> dict[str, Any]:
+        """The document, verified and decrypted, as a JSON document."""
         return {
             "document": self.document.model_dump(),
             "header": self.header.model_dump(exclude_none=True),
@@ -91,9 +92,11 @@ class VerifiedAccessLog:
 
     @property
     def ok(self) -> bool:
+        """Whether the log verified: its chain and every checkpoint."""
         return self.check.ok and self.failure is None
 
     def as_dict(self) -> dict[str, Any]:
+        """The log and the verdict as a JSON document (what ``verify-log`` reads back)."""
         return {
             "scope": self.scope,
             "entries": self.entries,
@@ -117,6 +120,7 @@ class SavedLog:
 
     @classmethod
     def parse(cls, document: Any) -> SavedLog:
+        """A saved log (a whole ``access_log`` answer, or the bare list of entries)."""
         scope: Any = "all"
         checkpoint = None
         if isinstance(document, dict):
@@ -137,6 +141,8 @@ class SavedLog:
         server_key: bytes | None = None,
         ins: str | None = None,
     ) -> LogVerdict:
+        """Verify the chain, the checkpoint served with it and every ``kept`` one; the
+        ``server_key`` checks their signatures."""
         return verify_log(
             self.entries,
             self.scope,
@@ -193,9 +199,11 @@ class DossierClient:
         return parse(DossierSummary, answer)
 
     async def summary(self, ins: str) -> DossierSummary:
+        """The dossier as the caller may see it (TR-4: the holder sees grants and bans too)."""
         return parse(DossierSummary, await self._call("GET", ins))
 
     async def set_medecin_traitant(self, ins: str, professional: str) -> DossierSummary:
+        """Declare ``professional`` the holder's médecin traitant."""
         body = request_body(MedecinTraitantRequest, {"professional": professional})
         return parse(DossierSummary, await self._call("PUT", ins, "medecin-traitant", body=body))
 
@@ -205,6 +213,7 @@ class DossierClient:
         await self._call("PUT", ins, "objection", body=body)
 
     async def close(self, ins: str, *, deletion_requested: bool = False) -> DossierSummary:
+        """Close the dossier (CR-6), asking for its deletion if ``deletion_requested``."""
         body = request_body(CloseRequest, {"deletion_requested": deletion_requested})
         return parse(DossierSummary, await self._call("POST", ins, "close", body=body))
 
@@ -218,22 +227,27 @@ class DossierClient:
         level: GrantLevel = "standard",
         basis: GrantBasis = "consent",
     ) -> DossierSummary:
+        """Grant ``professional`` access at ``level``, on ``basis`` (the holder's decision)."""
         body = request_body(
             GrantRequest, {"professional": professional, "level": level, "basis": basis}
         )
         return parse(DossierSummary, await self._call("POST", ins, "grants", body=body))
 
     async def withdraw_grant(self, ins: str, professional: str) -> None:
+        """Withdraw the grant of ``professional``."""
         await self._call("DELETE", ins, "grants", professional)
 
     async def ban(self, ins: str, professional: str) -> DossierSummary:
+        """Ban ``professional`` from the dossier, whatever grants they hold."""
         body = request_body(BanRequest, {"professional": professional})
         return parse(DossierSummary, await self._call("POST", ins, "bans", body=body))
 
     async def lift_ban(self, ins: str, professional: str) -> None:
+        """Lift the ban of ``professional``."""
         await self._call("DELETE", ins, "bans", professional)
 
     async def set_emergency_opposition(self, ins: str, opposed: bool = True) -> DossierSummary:
+        """Oppose emergency access (``opposed``), or stop opposing it."""
         body = request_body(EmergencyOppositionRequest, {"opposed": opposed})
         answer = await self._call("PUT", ins, "emergency-opposition", body=body)
         return parse(DossierSummary, answer)
@@ -251,6 +265,7 @@ class DossierClient:
     # documents
 
     async def documents(self, ins: str) -> list[DocumentSummary]:
+        """The documents the caller may read, without their content (``read_document``)."""
         return parse(DocumentList, await self._call("GET", ins, "documents")).documents
 
     async def read_document(self, ins: str, document: str) -> DossierDocument:

@@ -39,10 +39,12 @@ class StaleDevicesError(ApiError):
 
     @property
     def missing(self) -> list[str]:
+        """Recipient devices the envelope had no key for."""
         return [str(d) for d in self.problem.get("missing", [])]
 
     @property
     def extra(self) -> list[str]:
+        """Devices the envelope had a key for that are no longer active."""
         return [str(d) for d in self.problem.get("extra", [])]
 
 

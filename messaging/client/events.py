@@ -12,11 +12,16 @@ from messaging.client.content import Attachment, attachments_wire
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
+    """What the server answered to a send: the message ``id``, when it was accepted, and,
+    for a dossier-linked message, the ``dossier`` outcome (``status`` attached or refused,
+    with the refusal's ``code``)."""
+
     id: str
     accepted_at: str
     dossier: models.DossierOutcome | None
 
     def as_dict(self) -> dict[str, Any]:
+        """The result as a JSON document (what ``liaison send --json`` prints)."""
         outcome = None if self.dossier is None else self.dossier.model_dump(exclude_none=True)
         return {"id": self.id, "accepted_at": self.accepted_at, "dossier": outcome}
 
@@ -50,6 +55,11 @@ class _Delivered:
 
 @dataclass(frozen=True, slots=True)
 class ReceivedMessage(_Delivered):
+    """A message verified (its sender device's signature) and decrypted: the envelope's
+    ``id``, ``sender``, ``sender_device``, ``recipients``, times and ``dossier`` header, the
+    content's ``subject``, ``body``, ``attachments`` and ``in_reply_to``. Ack its ``cursor``
+    once handled."""
+
     subject: str
     body: str
     attachments: tuple[Attachment, ...]
@@ -58,6 +68,7 @@ class ReceivedMessage(_Delivered):
     """Plaintext members this version does not know (``MessageContent.extra``)."""
 
     def as_dict(self) -> dict[str, Any]:
+        """The message as a JSON document (attachments in base64url)."""
         return {
             **self._envelope_dict("message"),
             "subject": self.subject,
@@ -78,11 +89,15 @@ class UnreadableMessage(_Delivered):
     detail: str
 
     def as_dict(self) -> dict[str, Any]:
+        """The unreadable message as a JSON document, with its ``code`` and ``detail``."""
         return {**self._envelope_dict("unreadable"), "code": self.code, "detail": self.detail}
 
 
 @dataclass(frozen=True, slots=True)
 class ReceivedReceipt:
+    """A delivery receipt signed by the server: ``recipient``'s ``device`` acked
+    ``message_id`` (``status``) at ``at``. Ack its ``cursor`` like any event."""
+
     cursor: str
     message_id: str
     recipient: str
@@ -91,6 +106,7 @@ class ReceivedReceipt:
     at: str
 
     def as_dict(self) -> dict[str, Any]:
+        """The receipt as a JSON document."""
         return {
             "type": "receipt",
             "cursor": self.cursor,
@@ -104,11 +120,15 @@ class ReceivedReceipt:
 
 @dataclass(frozen=True, slots=True)
 class ReceivedNotification:
+    """A dossier notification signed by the server: its ``event`` name (``dossier.…``) and
+    the whole ``notification``. Ack its ``cursor`` like any event."""
+
     cursor: str
     event: str
     notification: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
+        """The notification as a JSON document."""
         return {"type": "notification", "cursor": self.cursor, "notification": self.notification}
 
 
@@ -123,6 +143,7 @@ class InvalidEvent:
     raw: dict[str, Any] = field(repr=False)
 
     def as_dict(self) -> dict[str, Any]:
+        """The invalid event as a JSON document (without the raw event)."""
         return {
             "type": "invalid",
             "cursor": self.cursor,
@@ -137,17 +158,22 @@ class BacklogDrained:
     """Stream marker: every event queued before the connection has been delivered."""
 
     def as_dict(self) -> dict[str, Any]:
+        """The marker as the server's ``queue_empty`` frame."""
         return {"type": "queue_empty"}
 
 
 ReceivedEvent = (
     ReceivedMessage | UnreadableMessage | ReceivedReceipt | ReceivedNotification | InvalidEvent
 )
+"""What ``fetch`` hands over: a verified event, or an ``InvalidEvent`` saying why not."""
 StreamItem = ReceivedEvent | BacklogDrained
+"""What ``stream`` yields: the events of ``ReceivedEvent`` and the ``BacklogDrained`` marker."""
 
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
+    """One page of ``fetch``: the verified ``events`` (none acked yet) and ``next``."""
+
     events: list[ReceivedEvent]
     next: str | None
     """Pass as ``after`` to read on: may be past the last event (skipped entries)."""

@@ -22,6 +22,7 @@ from messaging.client.errors import (
 )
 
 TRANSIENT_STATUSES: Final = frozenset({429, 502, 503, 504})
+"""HTTP statuses worth retrying later (after ``ApiError.retry_after`` when given)."""
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -96,6 +97,7 @@ class HttpClient:
         await self.close()
 
     async def close(self) -> None:
+        """Close the HTTP session if this client opened it (``async with`` does it on exit)."""
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None

@@ -67,6 +67,7 @@ class DeviceIdentity:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> DeviceIdentity:
+        """The identity saved in the key file at ``path`` (``IdentityFileError`` if unusable)."""
         source = Path(path).expanduser()
         try:
             text = source.read_text(encoding="utf-8")

@@ -30,11 +30,15 @@ class LogFailure:
     message: str
 
     def as_dict(self) -> dict[str, Any]:
+        """The failure as a JSON document."""
         return {"code": self.code, "seq": self.seq, "message": self.message}
 
 
 @dataclass(frozen=True, slots=True)
 class LogVerdict:
+    """What verifying a log found: the ``chain`` check, the ``checkpoint`` to keep, the
+    ``failure`` if any, and whether signatures were checked (not without the server key)."""
+
     chain: ChainCheck
     checkpoint: LogCheckpoint | None
     """The newest checkpoint the log was found consistent with: the one to keep."""
@@ -43,9 +47,11 @@ class LogVerdict:
 
     @property
     def ok(self) -> bool:
+        """Whether the chain holds and nothing failed."""
         return self.chain.ok and self.failure is None
 
     def as_dict(self) -> dict[str, Any]:
+        """The verdict as a JSON document (what ``verify-log --json`` prints)."""
         return {
             "verified": self.ok,
             "entries": self.chain.entries,

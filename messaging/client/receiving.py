@@ -40,7 +40,9 @@ from messaging.client.identity import DeviceIdentity
 from messaging.client.session import DeviceSession
 
 ACK_BATCH: Final = 500
+"""Cursors per ack request (or socket frame): a larger ``ack`` is sent in batches."""
 SEEN_LIMIT: Final = 10_000
+"""Acked messages remembered to drop their redeliveries (the oldest are forgotten)."""
 
 
 @dataclass(frozen=True, slots=True)

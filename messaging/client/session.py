@@ -24,6 +24,7 @@ from messaging.client.identity import DeviceIdentity
 from messaging.timeutil import parse_utc
 
 DIRECTORY_TTL: Final = 300.0
+"""Seconds a verified directory entry is reused before it is fetched again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,7 @@ class DeviceSession(HttpClient):
     # directory
 
     async def server_info(self) -> models.ServerInfo:
+        """The server's version and public keys (``GET /v1/server``), fetched once."""
         if self._server_info is None:
             self._server_info = parse(models.ServerInfo, await self._request("GET", "/v1/server"))
         return self._server_info
@@ -150,6 +152,8 @@ class DeviceSession(HttpClient):
     async def search(
         self, q: str = "", *, profession: str | None = None, limit: int = 20
     ) -> list[models.PrincipalSummary]:
+        """Professionals, organisations and applications whose name words start with the words
+        of ``q``, of ``profession`` if given."""
         params = {"q": q, "limit": str(limit)}
         if profession is not None:
             params["profession"] = profession
