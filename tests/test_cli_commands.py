@@ -359,3 +359,13 @@ def test_every_command_takes_server_and_json_and_none_takes_url() -> None:
     )
     config = config_from(args)
     assert (config.url, config.admin_token, args.json) == ("http://127.0.0.1:1", "t", True)
+
+
+def test_bench_json_prints_the_report_as_one_document(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The measuring itself is tests/test_bench.py's; here only what --json prints."""
+    report = {"mode": "sockets", "sockets": {"opened": 3}}
+    monkeypatch.setattr("messaging.bench.runner.run_bench", lambda config: report)
+    assert main(["bench", "--mode", "sockets", "--sockets", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == report
