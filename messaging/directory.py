@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from typing import get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -24,6 +25,7 @@ from messaging.models import (
     DeviceHistory,
     DeviceRecord,
     DirectoryEntry,
+    ListedKind,
     OwnDevice,
     PrincipalKind,
     PrincipalSummary,
@@ -38,7 +40,7 @@ CACHE_TTL = 30.0
 
 log = logging.getLogger(__name__)
 
-_SEARCHABLE_KINDS = frozenset({"professional", "organisation", "application"})
+_SEARCHABLE_KINDS = frozenset(get_args(ListedKind))
 """DESIGN §4: patients are not browsable; their names and INS are not even indexed."""
 _SEARCH_SCAN = 200
 """Index entries read per search: enough for a page of results after filtering by profession."""
@@ -285,11 +287,12 @@ class Directory:
         )
 
     async def listing(
-        self, kind: PrincipalKind | None, after: str | None, limit: int
+        self, kind: ListedKind | None, after: str | None, limit: int
     ) -> tuple[list[PrincipalSummary], str | None]:
         """The operator's listing in id order: a page of principals (of ``kind``) after
-        ``after``, and the ``after`` of the next page (None at the end). Every principal's id is
-        a word of its own in the name index, so the index alone lists them."""
+        ``after``, and the ``after`` of the next page (None at the end). Every indexed
+        principal's id is a word of its own in the name index, so the index alone lists them;
+        patients are not indexed, so never listed (look one up by INS)."""
         prefix = KIND_PREFIX[kind] if kind is not None else ""
         start = f"({after}\x00{after}" if after else f"[{prefix}"
         ids: list[str] = []

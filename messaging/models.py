@@ -140,6 +140,8 @@ CLOSE_DISPLACED: Final = 4409
 """WebSocket close code: a newer socket of the same device took over."""
 
 PrincipalKind = Literal["professional", "organisation", "application", "patient"]
+ListedKind = Literal["professional", "organisation", "application"]
+"""The kinds the directory indexes and lists (DESIGN §4: patients are not browsable)."""
 KIND_PREFIX: dict[str, str] = {
     "professional": "rpps:",
     "organisation": "org:",

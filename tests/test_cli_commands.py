@@ -139,6 +139,7 @@ async def test_principal_add_shows_the_luhn_warning_and_list_pages_through(
 
     others = sorted([await world.principal(), await world.principal(), suspicious])
     await world.principal("org:cli-team", kind="organisation", display_name="Équipe CLI")
+    await patient(world)  # patients are not indexed (DESIGN §4): never listed
     listing = ["admin", "principal", "list", "--kind", "professional", "--limit", "2"]
     code, out, _ = await liaison(*listing, "--json", *operator)
     first = json.loads(out)
@@ -154,6 +155,10 @@ async def test_principal_add_shows_the_luhn_warning_and_list_pages_through(
     assert out.splitlines()[1].split()[:4] == ["org:cli-team", "organisation", "Équipe", "CLI"]
     assert len(out.splitlines()) == 1 + 4
 
+    response = await world.client.get(
+        "/v1/admin/principals", params={"kind": "patient"}, headers=world.operator
+    )
+    assert (response.status, (await response.json())["code"]) == (400, "invalid_request")
     code, _, err = await liaison("admin", "principal", "list", "--admin-token", "not-it")
     assert err.startswith("error: operator_only: ")
     code, out, err = await liaison("admin", "principal", "list")

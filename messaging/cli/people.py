@@ -174,9 +174,13 @@ def register(commands: common.Subcommands, admin_commands: common.Subcommands) -
         help="register it although its name looks like another principal's (a homonym)",
     )
     listing = common.command(
-        principal_commands, "list", "list principals in id order", _principal_list
+        principal_commands,
+        "list",
+        "list professionals, organisations and applications in id order (patients are not"
+        " indexed: look one up by INS)",
+        _principal_list,
     )
-    listing.add_argument("--kind", choices=get_args(models.PrincipalKind))
+    listing.add_argument("--kind", choices=get_args(models.ListedKind))
     listing.add_argument("--after", metavar="PRINCIPAL", help="the page after this id")
     listing.add_argument("--limit", type=int, default=100, help="at most this many (1-500)")
     code = common.command(

@@ -11,8 +11,8 @@ from messaging.identifiers import InvalidIns
 from messaging.models import (
     CreatedPrincipal,
     CreatePrincipalRequest,
+    ListedKind,
     PrincipalId,
-    PrincipalKind,
     PrincipalList,
 )
 from messaging.representations import (
@@ -45,7 +45,7 @@ async def create_principal(request: web.Request) -> web.Response:
 class PrincipalListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: PrincipalKind | None = None
+    kind: ListedKind | None = None
     after: PrincipalId | None = None
     limit: int = Field(default=100, ge=1, le=500)
 
