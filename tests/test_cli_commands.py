@@ -30,6 +30,7 @@ from messaging.client import Attachment, DeviceIdentity, LiaisonClient
 from messaging.errors import LiaisonError
 from messaging.identifiers import ins_key, rpps_luhn_ok
 from messaging.server import problems
+from messaging.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.dossiers import create_dossier, eventually, patient
 from tests.processes import watching
@@ -374,3 +375,16 @@ def test_bench_json_prints_the_report_as_one_document(
     monkeypatch.setattr("messaging.bench.runner.run_bench", lambda config: report)
     assert main(["bench", "--mode", "sockets", "--sockets", "3", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == report
+
+
+def test_serve_json_makes_the_server_log_json_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--json on serve: its output is its log (the logging itself is tests/test_logs.py's)."""
+    started: list[Settings] = []
+    monkeypatch.setattr(
+        "messaging.server.runner.serve", lambda settings, workers: started.append(settings)
+    )
+    monkeypatch.setattr("messaging.server.runner.exit_at_once", lambda: None)
+    monkeypatch.delenv("LIAISON_LOG_FORMAT", raising=False)
+    main(["serve", "--port", "18999"])
+    main(["serve", "--port", "18999", "--json"])
+    assert [s.log_format for s in started] == ["text", "json"]
