@@ -14,6 +14,7 @@ from messaging.errors import InvalidChallenge, InvalidToken, OperatorOnly
 from messaging.models import ChallengeResponse, TokenRequest, TokenResponse
 from messaging.redis_link import RedisClient
 from messaging.redis_text import text
+from messaging.timeutil import now_ms
 
 CHALLENGE_BYTES = 32
 TOKEN_CACHE_TTL = 10.0
@@ -26,6 +27,8 @@ class Caller:
 
     principal: str
     device: str
+    expires_ms: int
+    """When the token this caller showed expires (ms since the epoch): a socket closes then."""
 
 
 def secret_digest(secret: str) -> str:
@@ -56,12 +59,14 @@ class Authenticator:
         admin_token: str,
         token_ttl: int,
         challenge_ttl: int,
+        max_challenges: int,
     ) -> None:
         self._redis = redis
         self._directory = directory
         self._admin_token = admin_token.encode()
         self._token_ttl = token_ttl
         self._challenge_ttl = challenge_ttl
+        self._max_challenges = max_challenges
         self._tokens: TtlCache[str, Caller] = TtlCache(TOKEN_CACHE_TTL)
 
     def invalidate(self, subject: str) -> None:
@@ -79,13 +84,26 @@ class Authenticator:
     async def challenge(self, device: str) -> ChallengeResponse:
         # Unknown devices get a challenge too: the answer must not reveal which ids exist.
         value = crypto.b64u_encode(crypto.random_bytes(CHALLENGE_BYTES))
-        await self._redis.set(redis_keys.challenge(device, value), b"1", ex=self._challenge_ttl)
+        key = redis_keys.challenges(device)
+        now = now_ms()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.zadd(key, {value: now + self._challenge_ttl * 1000})
+            # Bounded per device: a flood of challenges pushes out only the oldest ones, and
+            # the device's key count and size stay put.
+            pipe.zremrangebyrank(key, 0, -self._max_challenges - 1)
+            pipe.expire(key, self._challenge_ttl)
+            await pipe.execute()
         return ChallengeResponse(challenge=value, expires_in=self._challenge_ttl)
 
     async def issue_token(self, request: TokenRequest) -> TokenResponse:
-        # GETDEL-like single use: whoever deletes the challenge first is the only one to try it.
-        consumed = await self._redis.delete(redis_keys.challenge(request.device, request.challenge))
-        if not consumed:
+        # Single use: whoever removes the challenge first is the only one to try it.
+        key = redis_keys.challenges(request.device)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zscore(key, request.challenge)
+            pipe.zrem(key, request.challenge)
+            expires, consumed = await pipe.execute()
+        if not consumed or expires is None or float(expires) <= now_ms():
             raise InvalidChallenge("unknown, expired or already used challenge")
         owner = await self._redis.hget(redis_keys.device(request.device), "owner")
         device = (
@@ -129,7 +147,7 @@ class Authenticator:
             principal, ttl_ms = await pipe.execute()
         if principal is None:
             raise InvalidToken("unknown or expired token")
-        found = Caller(principal=text(principal), device=device)
+        found = Caller(principal=text(principal), device=device, expires_ms=now_ms() + ttl_ms)
         # Never trust the cache past the token's own expiry.
         self._tokens.put(token, found, ttl=max(ttl_ms, 0) / 1000)
         return found

@@ -38,6 +38,7 @@ from messaging.models import (
     Envelope,
     Receipt,
 )
+from messaging.rate_limits import Budget, RateLimits
 from messaging.redis_link import RedisLink
 from messaging.scripts import Call, Claim, Enqueue
 from messaging.timeutil import now_ms, rfc3339
@@ -119,6 +120,7 @@ class Delivery:
         events: ServerEvents,
         linker: DossierLinker,
         privacy: PatientPrivacy,
+        limits: RateLimits,
     ) -> None:
         self._link = link
         self._records = records
@@ -127,6 +129,7 @@ class Delivery:
         self._events = events
         self._linker = linker
         self._privacy = privacy
+        self._limits = limits
 
     async def accept(
         self, caller: Caller, envelope: Envelope, raw: Mapping[str, Any]
@@ -168,6 +171,7 @@ class Delivery:
             digest,
             None if inline else payload,
             [device for device, _ in targets],
+            self._limits.check_of(Budget.SEND, caller.device),
         )
         answer = AcceptedResponse(
             id=envelope.id, accepted_at=rfc3339(claimed.accepted_ms), dossier=claimed.dossier

@@ -17,7 +17,8 @@ class LiaisonError(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
     title: ClassVar[str] = "Bad request"
-    retry_after: ClassVar[int | None] = None
+    retry_after: int | None = None
+    """Seconds for the ``Retry-After`` header; a class's fixed value, or one error's own."""
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -235,6 +236,19 @@ class QueueFull(LiaisonError):
     code = "queue_full"
     title = "A recipient device's queue is full"
     retry_after = 60
+
+
+class RateLimited(LiaisonError):
+    """A caller spent a budget of the rate limits (``messaging.rate_limits``)."""
+
+    status = 429
+    code = "rate_limited"
+    title = "Too many calls: retry after the delay given"
+
+    def __init__(self, detail: str, *, budget: str, scope: str, retry_after: int) -> None:
+        super().__init__(detail, budget=budget)
+        self.scope = scope
+        self.retry_after = retry_after
 
 
 class StoreUnavailable(LiaisonError):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from messaging import redis_keys
 from messaging.errors import IdConflict
@@ -28,6 +29,15 @@ from messaging.scripts import Call, Claim, Scripts
 from messaging.timeutil import now_ms
 
 DIGEST_BYTES = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A call whose reply decides whether the request may go on (a rate limit)."""
+
+    call: Call
+    judge: Callable[[Any], None]
+    """Raises when the reply refuses the request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +78,13 @@ class SentRecords:
         digest: bytes,
         payload: str | None,
         holders: Sequence[str],
+        limit: Check | None = None,
     ) -> Claimed:
         """Record the message as pending (with its shared ``payload``, read by ``holders``),
-        or find the record a first attempt left. Raises ``IdConflict`` for another envelope."""
+        or find the record a first attempt left. Raises ``IdConflict`` for another envelope.
+
+        ``limit`` rides in the claim's round trip: its call goes first, and when its judge
+        refuses, a claim this call made is dropped again before the refusal is raised."""
         now = self._clock()
         keys = self._generations(sender, now)
         # The current generation's hash outlives its last record by one window.
@@ -85,8 +99,18 @@ class SentRecords:
             *(holders if payload is not None else ()),
         ]
         keys.append(redis_keys.payload(sender, message_id))
+        claim = Call.of(self._scripts.claim, keys, args)
         # Durable: the shared payload must be on the replicas before any device reads it.
-        (reply,) = await self._link.run([Call.of(self._scripts.claim, keys, args)], durable=True)
+        if limit is None:
+            (reply,) = await self._link.run([claim], durable=True)
+        else:
+            verdict, reply = await self._link.run([limit.call, claim], durable=True)
+            try:
+                limit.judge(verdict)
+            except Exception:
+                if int(reply[0]) == Claim.NEW:
+                    await self.forget(sender, message_id)
+                raise
         status = Claim(int(reply[0]))
         if status is Claim.CONFLICT:
             raise IdConflict(f"message id {message_id} was already used for another envelope")

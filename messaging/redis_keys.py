@@ -12,7 +12,8 @@ Redis Cluster is a configuration change (DESIGN §7):
   holder's objection (opt-out regime) and the representations recorded for the holder (so the
   dossier's commit checks them in the same slot);
 - ``{u:<principal>}:represents``: the secondary index of the representations a principal holds;
-- ``{r:<id>}``: which holder a representation id belongs to.
+- ``{r:<id>}``: which holder a representation id belongs to;
+- ``{a:<address>}``: the rate-limit budgets of one source address (unauthenticated calls).
 
 No key holds a plaintext, a content key or a secret in clear: codes and tokens are stored as
 digests, payloads are the ciphertext envelope without key wraps.
@@ -82,8 +83,19 @@ def device(device_id: str) -> str:
     return _device(device_id, "device")
 
 
-def challenge(device_id: str, challenge_b64u: str) -> str:
-    return _device(device_id, f"challenge:{challenge_b64u}")
+def device_budget(device_id: str, budget: str) -> str:
+    """A rate-limit budget of one device (``limit.lua``), in the device's slot."""
+    return _device(device_id, f"rate:{budget}")
+
+
+def address_budget(address: str, budget: str) -> str:
+    """A rate-limit budget of one source address: a slot of its own."""
+    return f"{PREFIX}{{a:{address}}}:rate:{budget}"
+
+
+def challenges(device_id: str) -> str:
+    """Sorted set of the device's outstanding challenges, by expiry (ms): a bounded number."""
+    return _device(device_id, "challenges")
 
 
 def token(device_id: str, token_digest: str) -> str:

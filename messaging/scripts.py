@@ -53,6 +53,7 @@ class Scripts:
     release: AsyncScript
     revoke: AsyncScript
     retire: AsyncScript
+    limit: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis | RedisCluster) -> Scripts:

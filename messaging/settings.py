@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
 
@@ -65,6 +65,40 @@ class Settings(BaseSettings):
     """A retry of a send within this window (and at most twice it) gets the first answer and
     queues nothing; after it, the same id is a new message (``docs/protocol.md``)."""
     queue_quota: int = Field(default=10_000, ge=1)
+
+    # Rate limits (docs/security.md): each budget allows ``per_minute`` calls on average and
+    # ``burst`` at once from a rested subject; 0 per minute turns the budget off. Address
+    # budgets count per source address (an IPv6 address per /64), device budgets per device.
+    limit_challenge_per_minute: int = Field(default=600, ge=0)
+    """Address: ``POST /v1/auth/challenge``. A hospital behind one NAT address with 2,000
+    workstations renewing hourly tokens asks about 35 a minute; a morning login wave fits in
+    the burst."""
+    limit_challenge_burst: int = Field(default=200, ge=1)
+    limit_token_per_minute: int = Field(default=600, ge=0)
+    """Address: ``POST /v1/auth/token`` (one per challenge)."""
+    limit_token_burst: int = Field(default=200, ge=1)
+    limit_enroll_per_minute: int = Field(default=60, ge=0)
+    """Address: ``POST /v1/devices``. Guessing an 80-bit code is hopeless anyway; this bounds
+    the work a guesser causes. An IT team enrolling a fleet from one address fits."""
+    limit_enroll_burst: int = Field(default=30, ge=1)
+    limit_send_per_minute: int = Field(default=12_000, ge=0)
+    """Device: ``POST /v1/messages``. A hospital gateway application sends thousands a
+    minute from one device; a phone a few a day."""
+    limit_send_burst: int = Field(default=2_000, ge=1)
+    limit_fetch_per_minute: int = Field(default=1_200, ge=0)
+    """Device: fetches, acknowledgements and stream connections."""
+    limit_fetch_burst: int = Field(default=200, ge=1)
+    limit_directory_per_minute: int = Field(default=1_200, ge=0)
+    """Device: directory look-ups and searches (the SDK caches entries)."""
+    limit_directory_burst: int = Field(default=300, ge=1)
+    limit_calls_per_minute: int = Field(default=600, ge=0)
+    """Device: every other call (devices, dossiers)."""
+    limit_calls_burst: int = Field(default=120, ge=1)
+    max_outstanding_challenges: int = Field(default=16, ge=1)
+    """Challenges a device may have unanswered; a newer one pushes the oldest out."""
+    trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = ()
+    """Addresses (or networks) of the reverse proxies whose ``X-Forwarded-For`` is believed,
+    comma-separated; a call from anyone else counts against its peer address."""
     token_ttl_seconds: int = Field(default=3600, ge=10)
     challenge_ttl_seconds: int = Field(default=60, ge=5)
     enrollment_code_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
@@ -88,6 +122,13 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("redis_url")
     @classmethod

@@ -126,6 +126,20 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+BENCH_LIMITS: dict[str, str] = {
+    # Every simulated device enrolls and logs in from this one address: no address budget.
+    **{f"LIAISON_LIMIT_{budget}_PER_MINUTE": "0" for budget in ("CHALLENGE", "TOKEN", "ENROLL")},
+    # A handful of devices send, fetch and look up as fast as the server goes, as no real
+    # device does; their budgets stay on, so that the checks' cost is part of what is measured.
+    **{
+        f"LIAISON_LIMIT_{budget}_{size}": "100000000"
+        for budget in ("SEND", "FETCH", "DIRECTORY", "CALLS")
+        for size in ("PER_MINUTE", "BURST")
+    },
+}
+"""The rate limits of a self-started server (``--url`` targets keep their own)."""
+
+
 @contextlib.contextmanager
 def deployment(config: BenchConfig, *, queue_quota: int | None = None) -> Iterator[Endpoint]:
     """The target of the run: ``--server`` as given, else a fresh Redis + ``liaison serve``."""
@@ -165,6 +179,7 @@ def deployment(config: BenchConfig, *, queue_quota: int | None = None) -> Iterat
             "LIAISON_ADMIN_TOKEN": admin_token,
             "LIAISON_HOST": HOST,
             "LIAISON_PORT": str(port),
+            **BENCH_LIMITS,
         }
         if queue_quota is not None:
             env["LIAISON_QUEUE_QUOTA"] = str(queue_quota)

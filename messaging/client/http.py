@@ -3,6 +3,7 @@ JSON requests, and problem documents (RFC 9457) turned into ``ApiError``."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Mapping
 from types import TracebackType
@@ -23,6 +24,10 @@ from messaging.client.errors import (
 
 TRANSIENT_STATUSES: Final = frozenset({429, 502, 503, 504})
 """HTTP statuses worth retrying later (after ``ApiError.retry_after`` when given)."""
+RATE_LIMIT_RETRIES: Final = 3
+"""How many times a call refused with ``rate_limited`` is made again, after its Retry-After."""
+LONGEST_RETRY_WAIT: Final = 30.0
+"""Seconds: a longer Retry-After is the caller's to decide on (the ApiError says how long)."""
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -84,6 +89,8 @@ class HttpClient:
         self.base_url = base_url.rstrip("/")
         self._session = session
         self._owns_session = session is None
+        self.rate_limit_retries = RATE_LIMIT_RETRIES
+        self.longest_retry_wait = LONGEST_RETRY_WAIT
 
     async def __aenter__(self) -> Self:
         return self
@@ -117,6 +124,35 @@ class HttpClient:
         token: str | None = None,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """The answer's JSON; a call refused with ``rate_limited`` waits its ``Retry-After``
+        and is made again, at most ``rate_limit_retries`` times (the server refuses such a
+        call before doing anything, so any call may be repeated)."""
+        attempt = 0
+        while True:
+            try:
+                return await self._request_once(
+                    method, path, token=token, body=body, params=params
+                )
+            except ApiError as exc:
+                wait = 1.0 if exc.retry_after is None else exc.retry_after
+                if (
+                    exc.code != "rate_limited"
+                    or attempt >= self.rate_limit_retries
+                    or wait > self.longest_retry_wait
+                ):
+                    raise
+            attempt += 1
+            await asyncio.sleep(wait)
+
+    async def _request_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None,
+        body: Mapping[str, Any] | None,
+        params: Mapping[str, str] | None,
     ) -> Any:
         headers = {"Accept": "application/json"}
         if token is not None:

@@ -33,6 +33,7 @@ from messaging.held_notices import HeldNotices
 from messaging.idempotency import SentRecords
 from messaging.mailbox import Mailbox, QueueLimits
 from messaging.models import ServerInfo
+from messaging.rate_limits import RateLimits, rates
 from messaging.representation_store import RepresentationStore
 from messaging.scripts import Scripts
 from messaging.server import openapi, ops, stream, webapp
@@ -43,6 +44,7 @@ from messaging.server.appkeys import (
     DIRECTORY,
     DOSSIER_ACTORS,
     DOSSIERS,
+    LIMITS,
     MAILBOX,
     METRICS,
     PATIENT_PRIVACY,
@@ -135,7 +137,9 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
             admin_token=secrets.admin_token,
             token_ttl=settings.token_ttl_seconds,
             challenge_ttl=settings.challenge_ttl_seconds,
+            max_challenges=settings.max_outstanding_challenges,
         )
+        limits = RateLimits(link, scripts, rates(settings))
         hub = WakeHub(
             link,
             on_invalidate=(directory.invalidate, auth.invalidate),
@@ -146,6 +150,7 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
         app[MAILBOX] = mailbox
         app[WAKE_HUB] = hub
         app[AUTH] = auth
+        app[LIMITS] = limits
         events = ServerEvents(mailbox, secrets.sign)
         held = HeldNotices(link, events)
         app[DEVICES] = Devices(
@@ -181,6 +186,7 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
             events,
             MessageLinker(actors, dossiers.linker),
             privacy,
+            limits,
         )
         await hub.start()
         refresher = asyncio.create_task(ops.refresh_metrics_forever(app), name="liaison-metrics")

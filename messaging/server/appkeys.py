@@ -13,6 +13,7 @@ from messaging.directory_privacy import PatientPrivacy
 from messaging.dossier_bridge import DossierActors
 from messaging.mailbox import Mailbox
 from messaging.models import ServerInfo
+from messaging.rate_limits import RateLimits
 from messaging.redis_link import RedisLink
 from messaging.server.metrics import Metrics
 from messaging.settings import Settings
@@ -22,6 +23,7 @@ SETTINGS = web.AppKey("settings", Settings)
 SERVER_INFO = web.AppKey("server_info", ServerInfo)
 REDIS_LINK = web.AppKey("redis_link", RedisLink)
 AUTH = web.AppKey("auth", Authenticator)
+LIMITS = web.AppKey("limits", RateLimits)
 DIRECTORY = web.AppKey("directory", Directory)
 PATIENT_PRIVACY = web.AppKey("patient_privacy", PatientPrivacy)
 DEVICES = web.AppKey("devices", Devices)

@@ -11,11 +11,13 @@ from messaging.models import (
     OwnDevicesResponse,
     TokenRequest,
 )
+from messaging.rate_limits import Budget
 from messaging.server.appkeys import AUTH, DEVICES
-from messaging.server.request import caller, json_response, parse
+from messaging.server.request import caller, json_response, limit_address, parse
 
 
 async def enroll(request: web.Request) -> web.Response:
+    await limit_address(request, Budget.ENROLL)
     body = await parse(request, EnrollDeviceRequest)
     device = await request.app[DEVICES].enroll(body)
     return json_response(EnrolledDeviceResponse(device=device.id, principal=device.owner), 201)
@@ -38,10 +40,12 @@ async def revoke(request: web.Request) -> web.Response:
 
 
 async def challenge(request: web.Request) -> web.Response:
+    await limit_address(request, Budget.CHALLENGE)
     body = await parse(request, ChallengeRequest)
     return json_response(await request.app[AUTH].challenge(body.device))
 
 
 async def token(request: web.Request) -> web.Response:
+    await limit_address(request, Budget.TOKEN)
     body = await parse(request, TokenRequest)
     return json_response(await request.app[AUTH].issue_token(body))

@@ -6,6 +6,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from messaging.models import DirectorySearchResponse
+from messaging.rate_limits import Budget
 from messaging.server.appkeys import DIRECTORY, PATIENT_PRIVACY, SERVER_INFO
 from messaging.server.request import caller, json_response, parse_query
 
@@ -19,13 +20,13 @@ class SearchQuery(BaseModel):
 
 
 async def lookup(request: web.Request) -> web.Response:
-    who = await caller(request)
+    who = await caller(request, Budget.DIRECTORY)
     found = await request.app[PATIENT_PRIVACY].entry(who.principal, request.match_info["principal"])
     return json_response(found)
 
 
 async def device(request: web.Request) -> web.Response:
-    who = await caller(request)
+    who = await caller(request, Budget.DIRECTORY)
     found = await request.app[PATIENT_PRIVACY].device(
         who.principal, request.match_info["principal"], request.match_info["device"]
     )
@@ -33,7 +34,7 @@ async def device(request: web.Request) -> web.Response:
 
 
 async def search(request: web.Request) -> web.Response:
-    await caller(request)
+    await caller(request, Budget.DIRECTORY)
     query = parse_query(request, SearchQuery)
     found = await request.app[DIRECTORY].search(query.q, query.profession, query.limit)
     return json_response(DirectorySearchResponse(principals=found))

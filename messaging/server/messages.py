@@ -6,8 +6,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from messaging.models import AckRequest, Cursor, Envelope
+from messaging.rate_limits import Budget
 from messaging.server.appkeys import DELIVERY, MAILBOX, METRICS, SETTINGS, WAKE_HUB
-from messaging.server.request import caller, json_object, json_response
+from messaging.server.request import authenticated, caller, json_object, json_response
 
 
 class FetchQuery(BaseModel):
@@ -19,7 +20,7 @@ class FetchQuery(BaseModel):
 
 
 async def send(request: web.Request) -> web.Response:
-    who = await caller(request)
+    who = await authenticated(request)  # its rate limit rides with the claim
     raw = await json_object(request, request.app[SETTINGS].max_envelope_bytes)
     envelope = Envelope.model_validate(raw)
     accepted = await request.app[DELIVERY].accept(who, envelope, raw)
@@ -31,7 +32,7 @@ async def send(request: web.Request) -> web.Response:
 
 
 async def fetch(request: web.Request) -> web.Response:
-    who = await caller(request)
+    who = await caller(request, Budget.FETCH)
     query = FetchQuery.model_validate(dict(request.query))
     mailbox = request.app[MAILBOX]
     after = None if query.after is None else mailbox.stream_id(who.device, query.after)
@@ -51,7 +52,7 @@ async def fetch(request: web.Request) -> web.Response:
 
 
 async def ack(request: web.Request) -> web.Response:
-    who = await caller(request)
+    who = await caller(request, Budget.FETCH)
     body = AckRequest.model_validate(await json_object(request))
     mailbox = request.app[MAILBOX]
     stream_ids = [mailbox.stream_id(who.device, cursor) for cursor in body.cursors]

@@ -15,6 +15,7 @@ from messaging.errors import (
     InvalidRequest,
     LiaisonError,
     PayloadTooLarge,
+    RateLimited,
     StoreUnavailable,
     encoding_refused,
 )
@@ -65,6 +66,8 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         return await handler(request)
     except Exception as error:
         problem, retry_after = _problem(request, error)
+        if isinstance(error, RateLimited):
+            request.app[METRICS].rate_limited.labels(error.scope).inc()
     request.app[METRICS].problems.labels(problem["status"], problem["code"]).inc()
     return problem_response(problem, retry_after)
 

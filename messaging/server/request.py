@@ -17,7 +17,8 @@ from messaging.errors import (
     UnsupportedMediaType,
     encoding_refused,
 )
-from messaging.server.appkeys import AUTH, SETTINGS
+from messaging.rate_limits import Budget, client_address
+from messaging.server.appkeys import AUTH, LIMITS, SETTINGS
 from messaging.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -64,8 +65,28 @@ def parse_query(request: web.Request, model: type[M]) -> M:
     return model.model_validate(dict(request.query))
 
 
-async def caller(request: web.Request) -> Caller:
+async def authenticated(request: web.Request) -> Caller:
+    """The calling device, its rate limit left to the caller (the send path carries it along
+    with its claim)."""
     return await request.app[AUTH].authenticate(bearer(request.headers.get("Authorization")))
+
+
+async def caller(request: web.Request, budget: Budget = Budget.CALLS) -> Caller:
+    """The calling device, once it is within its ``budget``."""
+    who = await authenticated(request)
+    await request.app[LIMITS].check(budget, who.device)
+    return who
+
+
+async def limit_address(request: web.Request, budget: Budget) -> None:
+    """Spend one unit of the source address's ``budget`` (an unauthenticated call)."""
+    settings = request.app[SETTINGS]
+    address = client_address(
+        request.remote,
+        request.headers.getall("X-Forwarded-For", []),
+        settings.trusted_proxies,
+    )
+    await request.app[LIMITS].check(budget, address)
 
 
 def require_operator(request: web.Request) -> None:

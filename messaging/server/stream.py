@@ -17,12 +17,21 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
 from messaging.auth import Caller, bearer
-from messaging.errors import InvalidRequest, LiaisonError
+from messaging.errors import InvalidRequest, LiaisonError, RateLimited
 from messaging.frames import QueueEmpty, StreamAck, StreamAuth, StreamError
 from messaging.mailbox import AckedMessage
 from messaging.models import CLOSE_AUTH_FAILED, CLOSE_DISPLACED
+from messaging.rate_limits import Budget
 from messaging.redis_link import UNAVAILABLE
-from messaging.server.appkeys import AUTH, DELIVERY, MAILBOX, METRICS, SETTINGS, WAKE_HUB
+from messaging.server.appkeys import (
+    AUTH,
+    DELIVERY,
+    LIMITS,
+    MAILBOX,
+    METRICS,
+    SETTINGS,
+    WAKE_HUB,
+)
 from messaging.server.problems import validation_problem
 from messaging.server.request import json_document
 from messaging.timeutil import now_ms
@@ -56,10 +65,17 @@ async def _first_frame_auth(ws: web.WebSocketResponse, app: web.Application) -> 
         if message.type != WSMsgType.TEXT:
             raise ValueError("expected a text frame")
         frame = StreamAuth.model_validate(json_document(message.data, app[SETTINGS]))
-        return await app[AUTH].authenticate(frame.token)
+        who = await app[AUTH].authenticate(frame.token)
     except (TimeoutError, ValueError, ValidationError, LiaisonError):
         await ws.close(code=CLOSE_AUTH_FAILED, message=b"authentication failed")
         return None
+    try:
+        await app[LIMITS].check(Budget.FETCH, who.device)
+    except RateLimited as limited:
+        await _send_error(ws, limited)
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"rate limited")
+        return None
+    return who
 
 
 Close = tuple[int, bytes]
@@ -70,6 +86,7 @@ _CLOSES: dict[End, Close] = {
     End.REVOKED: (CLOSE_AUTH_FAILED, b"device revoked"),
     End.SHUTDOWN: (WSCloseCode.GOING_AWAY, b"server shutdown"),
 }
+_EXPIRED: Close = (CLOSE_AUTH_FAILED, b"token expired")
 
 
 async def _closed_on_failure(work: Awaitable[Close | None]) -> Close | None:
@@ -151,6 +168,8 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     token = bearer(request.headers.get("Authorization"))
     # With a header, a bad token is refused before the upgrade, as a problem document.
     who = await app[AUTH].authenticate(token) if token is not None else None
+    if who is not None:
+        await app[LIMITS].check(Budget.FETCH, who.device)
     await ws.prepare(request)
     close = await _closed_on_failure(_serve(ws, app, who))
     if close is None:
@@ -201,15 +220,18 @@ async def _read_frames(
     """Handle the client's frames until the client closes, or until the pump ends; then the
     pump's close code is returned for this task to close with. Closed from the pump's task
     while this one reads, aiohttp would drop the connection before the client's close reply,
-    and the client would see 1006 instead of the code (4409 must stop a displaced client)."""
+    and the client would see 1006 instead of the code (4409 must stop a displaced client).
+    When the caller's token expires the socket closes with 4401, as an HTTP call would then
+    get 401: the client logs in again and reconnects."""
     while True:
         receive = asyncio.ensure_future(ws.receive())
-        await asyncio.wait((receive, pump), return_when=asyncio.FIRST_COMPLETED)
+        left = max(0.0, (who.expires_ms - now_ms()) / 1000)
+        await asyncio.wait((receive, pump), timeout=left, return_when=asyncio.FIRST_COMPLETED)
         if not receive.done():
             receive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await receive
-            return pump.result()
+            return pump.result() if pump.done() else _EXPIRED
         message = receive.result()
         if message.type == WSMsgType.TEXT:
             await _on_frame(ws, app, who, message.data, delivered)
