@@ -236,7 +236,8 @@ async def test_the_sdk_waits_for_retry_after_then_succeeds(tight_world: World) -
         with pytest.raises(ApiError) as refused:
             await client.send([reader.principal], "Compte rendu", "Vu ce jour.")
         assert refused.value.code == "rate_limited"
-        assert refused.value.retry_after is not None and refused.value.retry_after >= 1
+        assert refused.value.retry_after is not None
+        assert refused.value.retry_after >= 1
         client.rate_limit_retries = 2
         started = time.monotonic()
         await client.send([reader.principal], "Compte rendu", "Vu ce jour.")

@@ -131,9 +131,7 @@ class HttpClient:
         attempt = 0
         while True:
             try:
-                return await self._request_once(
-                    method, path, token=token, body=body, params=params
-                )
+                return await self._request_once(method, path, token=token, body=body, params=params)
             except ApiError as exc:
                 wait = 1.0 if exc.retry_after is None else exc.retry_after
                 if (
