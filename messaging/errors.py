@@ -244,6 +244,7 @@ class RateLimited(LiaisonError):
     status = 429
     code = "rate_limited"
     title = "Too many calls: retry after the delay given"
+    retry_after = 1
 
     def __init__(self, detail: str, *, budget: str, scope: str, retry_after: int) -> None:
         super().__init__(detail, budget=budget)

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, WSServerHandshakeError
 from aiohttp.test_utils import TestClient
 from aiohttp.web import Application, Request
 from pydantic import SecretStr
@@ -213,9 +213,9 @@ async def test_fetches_and_directory_look_ups_have_device_budgets(tight_world: W
     await _assert_rate_limited(
         await tight_world.client.get("/v1/messages", headers=device.headers), "fetch"
     )
-    await _assert_rate_limited(
-        await tight_world.client.get("/v1/stream", headers=device.headers), "fetch"
-    )
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await tight_world.client.ws_connect("/v1/stream", headers=device.headers)
+    assert refused.value.status == 429
     lookup = f"/v1/directory/{device.principal}"
     for _ in range(2):
         assert (await tight_world.client.get(lookup, headers=device.headers)).status == 200

@@ -81,7 +81,7 @@ def problems(route: Route) -> dict[int, list[type[errors.LiaisonError]]]:
     """Every refusal ``route`` may answer with, by status."""
     found: list[type[errors.LiaisonError]] = []
     if route.auth == "device":
-        found.append(errors.InvalidToken)
+        found += [errors.InvalidToken, errors.RateLimited]
     elif route.auth == "operator":
         found.append(errors.OperatorOnly)
     if route.query is not None or _PARAMETER.search(route.path):

@@ -100,7 +100,12 @@ ROUTES: tuple[Route, ...] = (
         None,
         models.EnrolledDeviceResponse,
         201,
-        problems=(errors.BadSignature, errors.WeakBoxKey, errors.InvalidEnrollmentCode),
+        problems=(
+            errors.BadSignature,
+            errors.WeakBoxKey,
+            errors.InvalidEnrollmentCode,
+            errors.RateLimited,
+        ),
     ),
     Route(
         "POST",
@@ -137,6 +142,7 @@ ROUTES: tuple[Route, ...] = (
         models.ChallengeRequest,
         None,
         models.ChallengeResponse,
+        problems=(errors.RateLimited,),
     ),
     Route(
         "POST",
@@ -147,7 +153,7 @@ ROUTES: tuple[Route, ...] = (
         models.TokenRequest,
         None,
         models.TokenResponse,
-        problems=(errors.InvalidChallenge,),
+        problems=(errors.InvalidChallenge, errors.RateLimited),
     ),
     Route(
         "GET",
