@@ -18,6 +18,8 @@ async def redis_dump(redis: Redis) -> bytes:
     async for key in redis.scan_iter(count=1000):
         parts.append(key)
         kind = _raw(await redis.type(key)).decode()
+        if kind == "none":
+            continue  # expired since the scan (a rate-limit budget lives a few seconds)
         if kind == "string":
             parts.append(await redis.get(key))
         elif kind == "hash":
