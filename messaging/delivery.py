@@ -14,16 +14,23 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from messaging import crypto
 from messaging.auth import Caller
-from messaging.directory import Directory
+from messaging.directory import Directory, StoredDevice
 from messaging.directory_privacy import PatientPrivacy
-from messaging.errors import BadSignature, QueueFull, SenderMismatch, StaleDevices
+from messaging.errors import (
+    BadSignature,
+    QueueFull,
+    SenderMismatch,
+    SenderShareExceeded,
+    StaleDevices,
+)
 from messaging.idempotency import DIGEST_BYTES, SentRecords
 from messaging.mailbox import (
     AckedMessage,
+    Enqueued,
     Mailbox,
     QueueItem,
     message_fields,
@@ -37,6 +44,7 @@ from messaging.models import (
     DossierOutcome,
     Envelope,
     Receipt,
+    SkippedDevice,
 )
 from messaging.rate_limits import Budget, RateLimits
 from messaging.redis_link import RedisLink
@@ -44,6 +52,12 @@ from messaging.scripts import Call, Claim, Enqueue
 from messaging.timeutil import now_ms, rfc3339
 
 log = logging.getLogger(__name__)
+
+_REFUSED = frozenset({Enqueue.FULL, Enqueue.SHARE})
+_CODES: dict[Enqueue, Literal["queue_full", "sender_share_exceeded"]] = {
+    Enqueue.FULL: "queue_full",
+    Enqueue.SHARE: "sender_share_exceeded",
+}
 
 
 class DossierLinker(Protocol):
@@ -213,20 +227,17 @@ class Delivery:
             for device, wrap in targets
         ]
         enqueued = await self._mailbox.enqueue(items, durable=True)
-        full = [done.device for done in enqueued if done.status is Enqueue.FULL]
-        if full:
-            await self._mailbox.withdraw(items, enqueued)
-            await self._records.forget(caller.principal, envelope.id)
-            raise QueueFull(
-                "a recipient device has too many unacknowledged events; nothing was sent",
-                devices=full,
+        refused = {done.device: done.status for done in enqueued if done.status in _REFUSED}
+        if refused:
+            answer = await self._refused(
+                caller, envelope, items, enqueued, refused, devices, answer
             )
 
         if envelope.dossier is None:
-            # Every device has it: the 202 can go. Marking the record answered only spares a
-            # retry the enqueues (a pending record still answers a retry alike, deduplicated by
-            # the devices' index), so it rides in a later batch, and the index entries go once
-            # the mark is in.
+            # Every device that could take it has it: the 202 can go. Marking the record
+            # answered only spares a retry the enqueues (a pending record still answers a retry
+            # alike, deduplicated by the devices' index), so it rides in a later batch, and the
+            # index entries go once the mark is in.
             self._settle(caller.principal, envelope.id, items, None)
             return answer
         # The outcome of the attachment is part of the answer: a retry must find it stored.
@@ -236,6 +247,40 @@ class Delivery:
         )
         self._link.run_later(self._mailbox.forget(items), then=_warn_if_failed(envelope.id))
         return answer.model_copy(update={"dossier": dossier})
+
+    async def _refused(
+        self,
+        caller: Caller,
+        envelope: Envelope,
+        items: list[QueueItem],
+        enqueued: list[Enqueued],
+        refused: Mapping[str, Enqueue],
+        devices: Mapping[str, StoredDevice],
+        answer: AcceptedResponse,
+    ) -> AcceptedResponse:
+        """A recipient named in the envelope whose device refused the message fails the whole
+        send (nothing queued anywhere); a device reached only through an organisation (or the
+        sender's own) is skipped, named in the answer, so that one member's full queue never
+        blocks the organisation."""
+        blocking = sorted(
+            device
+            for device in refused
+            if device in devices and devices[device].owner in envelope.recipients
+        )
+        if not blocking:
+            skipped = [SkippedDevice(device=d, code=_CODES[s]) for d, s in sorted(refused.items())]
+            return answer.model_copy(update={"skipped": skipped})
+        await self._mailbox.withdraw(items, enqueued)
+        await self._records.forget(caller.principal, envelope.id)
+        if any(refused[device] is Enqueue.FULL for device in blocking):
+            raise QueueFull(
+                "a recipient device has too many unacknowledged events; nothing was sent",
+                devices=blocking,
+            )
+        raise SenderShareExceeded(
+            "your messages fill your share of a recipient device's queue; nothing was sent",
+            devices=blocking,
+        )
 
     def _settle(
         self, sender: str, message_id: str, items: list[QueueItem], dossier: DossierOutcome | None

@@ -125,6 +125,8 @@ class Devices:
                 redis_keys.tokens(device_id),
                 redis_keys.queue(device_id),
                 redis_keys.seen(device_id),
+                redis_keys.shares(device_id),
+                redis_keys.challenges(device_id),
             ],
             args=[redis_keys.token(device_id, "")],
         )

@@ -238,6 +238,16 @@ class QueueFull(LiaisonError):
     retry_after = 60
 
 
+class SenderShareExceeded(LiaisonError):
+    """The sender's messages already fill its share of a recipient device's queue
+    (``LIAISON_SENDER_SHARE``): others can still write to that device."""
+
+    status = 429
+    code = "sender_share_exceeded"
+    title = "Your messages fill your share of a recipient device's queue"
+    retry_after = 60
+
+
 class RateLimited(LiaisonError):
     """A caller spent a budget of the rate limits (``messaging.rate_limits``)."""
 

@@ -40,6 +40,8 @@ class QueueLimits:
     remember_ms: int
     """How long a queued item is remembered at most for idempotent enqueue: as long as its
     sender's pending claim (two idempotency windows)."""
+    share: int
+    """How many message events of one sender a queue may hold (server events: none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,11 @@ class QueueItem:
     device: str
     item: str
     fields: dict[str, str]
+
+    @property
+    def sender(self) -> str:
+        """Whose share of the queue a message event counts against ('' for a server event)."""
+        return self.fields.get("s", "") if self.fields.get("t") == "m" else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +153,11 @@ class Mailbox:
         return [
             Call.of(
                 self._scripts.enqueue,
-                [redis_keys.queue(item.device), redis_keys.seen(item.device)],
+                [
+                    redis_keys.queue(item.device),
+                    redis_keys.seen(item.device),
+                    redis_keys.shares(item.device),
+                ],
                 [
                     item.item,
                     limits.quota,
@@ -155,6 +166,8 @@ class Mailbox:
                     self._link.publish_command,
                     redis_keys.wake_channel(item.device),
                     limits.remember_ms,
+                    limits.share if item.sender else 0,
+                    item.sender,
                     *(value for pair in item.fields.items() for value in pair),
                 ],
             )
@@ -176,8 +189,12 @@ class Mailbox:
             [
                 Call.of(
                     self._scripts.withdraw,
-                    [redis_keys.queue(item.device), redis_keys.seen(item.device)],
-                    [done.stream_id, item.item],
+                    [
+                        redis_keys.queue(item.device),
+                        redis_keys.seen(item.device),
+                        redis_keys.shares(item.device),
+                    ],
+                    [done.stream_id, item.item, item.sender],
                 )
                 for item, done in zip(items, enqueued, strict=True)
                 if done.status is Enqueue.QUEUED
@@ -240,7 +257,9 @@ class Mailbox:
         (sender, message id) of each message among the events that were still queued: acking
         again finds none."""
         unique = list(dict.fromkeys(stream_ids))
-        ack = Call.of(self._scripts.ack, [redis_keys.queue(device)], unique)
+        ack = Call.of(
+            self._scripts.ack, [redis_keys.queue(device), redis_keys.shares(device)], unique
+        )
         raw, *_ = await self._link.run([ack, *self._enqueue_calls(queue), *also])
         values = [text(v) for v in raw]
         return [(values[i], values[i + 1]) for i in range(0, len(values), 2)]

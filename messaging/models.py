@@ -341,10 +341,21 @@ class DossierOutcome(WireModel):
     document: str | None = None
 
 
+class SkippedDevice(WireModel):
+    """A device reached only through an organisation that did not get the message: its queue
+    is full, or holds the sender's whole share of it. The organisation's other members and
+    devices did get it."""
+
+    device: DeviceId
+    code: Literal["queue_full", "sender_share_exceeded"]
+
+
 class AcceptedResponse(WireModel):
     id: MessageId
     accepted_at: Timestamp
     dossier: DossierOutcome | None
+    skipped: list[SkippedDevice] = []
+    """What this attempt could not queue; a retry of an answered message reports none."""
 
 
 class AckRequest(WireModel):

@@ -114,6 +114,11 @@ def seen(device_id: str) -> str:
     return _device(device_id, "seen")
 
 
+def shares(device_id: str) -> str:
+    """Hash of sender -> how many of its message events the device's queue holds."""
+    return _device(device_id, "shares")
+
+
 def _dossier(ins: str, name: str) -> str:
     return f"{PREFIX}{{p:{ins}}}:{name}"
 

@@ -30,6 +30,8 @@ class Enqueue(IntEnum):
     """Already in the queue: a retry."""
     FULL = -1
     """Refused: the queue holds its quota."""
+    SHARE = -2
+    """Refused: the queue holds the sender's whole share of the quota."""
 
 
 class Claim(IntEnum):

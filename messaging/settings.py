@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     """A retry of a send within this window (and at most twice it) gets the first answer and
     queues nothing; after it, the same id is a new message (``docs/protocol.md``)."""
     queue_quota: int = Field(default=10_000, ge=1)
+    """Events a device's queue holds at most (429 ``queue_full`` beyond)."""
+    sender_share: float = Field(default=0.25, gt=0, le=1)
+    """The part of a device's quota one sender's messages may hold (429
+    ``sender_share_exceeded`` beyond): a flood from one sender leaves room for the others."""
 
     # Rate limits (docs/security.md): each budget allows ``per_minute`` calls on average and
     # ``burst`` at once from a rested subject; 0 per minute turns the budget off. Address

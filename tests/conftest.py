@@ -148,6 +148,9 @@ def settings(redis_url: str, redis_mode: RedisMode, tmp_path: Path) -> Settings:
         admin_token=SecretStr(ADMIN_TOKEN),
         max_envelope_bytes=64 * 1024,
         queue_quota=50,
+        # A sender may fill a test queue (tests send dozens to one device); the shares are
+        # tested with the default share in test_queue_shares.
+        sender_share=1.0,
     )
 
 

@@ -233,30 +233,6 @@ async def test_one_device_cannot_read_another_devices_queue(world: World) -> Non
     assert (await response.json())["code"] == "foreign_cursor"
 
 
-async def test_full_queue_refuses_the_whole_message(world: World) -> None:
-    alice, bob, carol = (
-        await world.professional(),
-        await world.professional(),
-        await world.professional(),
-    )
-    quota = 50  # the test settings' queue_quota
-    for _ in range(quota):
-        status, _ = await _send(world, alice, compose(alice, [carol.principal], [carol]))
-        assert status == 202
-    response = await world.client.post(
-        "/v1/messages",
-        json=compose(alice, [bob.principal, carol.principal], [bob, carol]),
-        headers=alice.headers,
-    )
-    assert response.status == 429
-    assert response.headers["Retry-After"] == "60"
-    problem = await response.json()
-    assert problem["code"] == "queue_full"
-    assert problem["devices"] == [carol.device_id]
-    # Refused means refused for everyone: bob did not get it either.
-    assert await _events(world, bob) == []
-
-
 async def test_long_poll_returns_when_a_message_arrives(world: World) -> None:
     alice, bob = await world.professional(), await world.professional()
     poll = asyncio.create_task(_events(world, bob, wait=10))

@@ -14,10 +14,12 @@ from messaging import redis_keys
 from messaging.redis_link import RedisClient, server_major_version
 from messaging.redis_text import text
 from messaging.scripts import Scripts
+from messaging.timeutil import now_ms
 
 DEVICE = "dev_aaaaaaaaaaaaaaaaaaaaaaaaaa"
 QUEUE = redis_keys.queue(DEVICE)
 SEEN = redis_keys.seen(DEVICE)
+SHARES = redis_keys.shares(DEVICE)
 DAY_MS = 86_400_000
 
 ALSO_ON_CLUSTER = True
@@ -31,13 +33,20 @@ class Queue:
         self.publish = publish
 
     async def enqueue(
-        self, item: str, *, quota: int = 10, now: int = 10 * DAY_MS
+        self,
+        item: str,
+        *,
+        quota: int = 10,
+        now: int = 10 * DAY_MS,
+        sender: str = "rpps:1",
+        share: int = 0,
     ) -> tuple[int, str]:
         status, stream_id = await self.scripts.enqueue(
-            keys=[QUEUE, SEEN],
+            keys=[QUEUE, SEEN, SHARES],
             args=[
                 *(item, quota, DAY_MS, now, self.publish, redis_keys.wake_channel(DEVICE), DAY_MS),
-                *("t", "m", "i", item),
+                *(share, sender if share else ""),
+                *("t", "m", "s", sender, "i", item),
             ],
         )
         return int(status), text(stream_id)
@@ -71,6 +80,35 @@ async def test_enqueue_refuses_past_the_quota_and_keeps_what_is_queued(
     assert await redis.xlen(QUEUE) == 3
     # A retry of an already queued item is still recognised when the queue is full.
     assert (await queue.enqueue("m:a:0", quota=3))[0] == 0
+
+
+async def test_enqueue_refuses_a_sender_past_its_share_and_still_takes_others(
+    redis: RedisClient, queue: Queue
+) -> None:
+    for n in range(2):
+        assert (await queue.enqueue(f"m:a:{n}", share=2, sender="rpps:a"))[0] == 1
+    assert (await queue.enqueue("m:a:2", share=2, sender="rpps:a"))[0] == -2
+    assert (await queue.enqueue("m:b:0", share=2, sender="rpps:b"))[0] == 1
+    assert await redis.hgetall(SHARES) == {b"rpps:a": b"2", b"rpps:b": b"1"}
+
+
+async def test_acks_withdrawals_and_the_retention_give_a_sender_its_share_back(
+    redis: RedisClient, queue: Queue, scripts: Scripts
+) -> None:
+    # Stream ids are Redis's clock: the retention is counted from today.
+    today = now_ms()
+    _, first = await queue.enqueue("m:a:0", share=2, sender="rpps:a", now=today)
+    _, second = await queue.enqueue("m:a:1", share=2, sender="rpps:a", now=today)
+    await scripts.ack(keys=[QUEUE, SHARES], args=[first])
+    assert await redis.hget(SHARES, "rpps:a") == b"1"
+    await scripts.withdraw(keys=[QUEUE, SEEN, SHARES], args=[second, "m:a:1", "rpps:a"])
+    assert await redis.hget(SHARES, "rpps:a") is None
+    for n in range(2):
+        assert (await queue.enqueue(f"m:a:{n + 2}", share=2, sender="rpps:a", now=today))[0] == 1
+    # A day later both are past the retention: trimmed, and no longer counted.
+    later = now_ms() + DAY_MS + 1000
+    assert (await queue.enqueue("m:a:4", share=2, sender="rpps:a", now=later))[0] == 1
+    assert await redis.hget(SHARES, "rpps:a") == b"1"
 
 
 async def test_enqueue_without_an_item_queues_every_time_and_indexes_nothing(
@@ -122,17 +160,17 @@ async def test_enqueue_wakes_the_device_channel(redis: RedisClient, queue: Queue
 async def test_ack_deletes_and_reports_messages_once(redis: RedisClient, scripts: Scripts) -> None:
     stream_id = text(await redis.xadd(QUEUE, {"t": "m", "s": "rpps:12345678901", "i": "id-1"}))
     receipt_id = text(await redis.xadd(QUEUE, {"t": "e", "j": "{}"}))
-    acked = await scripts.ack(keys=[QUEUE], args=[stream_id, receipt_id])
+    acked = await scripts.ack(keys=[QUEUE, SHARES], args=[stream_id, receipt_id])
     assert acked == [b"rpps:12345678901", b"id-1"]
     assert await redis.xlen(QUEUE) == 0
-    assert await scripts.ack(keys=[QUEUE], args=[stream_id]) == []
+    assert await scripts.ack(keys=[QUEUE, SHARES], args=[stream_id]) == []
 
 
 async def test_withdraw_removes_event_and_index_entry(
     redis: RedisClient, scripts: Scripts, queue: Queue
 ) -> None:
     _status, stream_id = await queue.enqueue("m:a:1")
-    await scripts.withdraw(keys=[QUEUE, SEEN], args=[stream_id, "m:a:1"])
+    await scripts.withdraw(keys=[QUEUE, SEEN, SHARES], args=[stream_id, "m:a:1", "rpps:1"])
     assert await redis.xlen(QUEUE) == 0
     assert await redis.zcard(SEEN) == 0
 
@@ -219,11 +257,11 @@ async def test_revoke_drops_tokens_and_queue(
     await redis.sadd(redis_keys.tokens(DEVICE), "t1")
     await queue.enqueue("m:a:1")
     revoked = await scripts.revoke(
-        keys=[redis_keys.device(DEVICE), redis_keys.tokens(DEVICE), QUEUE, SEEN],
+        keys=[redis_keys.device(DEVICE), redis_keys.tokens(DEVICE), QUEUE, SEEN, SHARES],
         args=[redis_keys.token(DEVICE, "")],
     )
     assert revoked == 1
-    assert await redis.exists(redis_keys.token(DEVICE, "t1"), QUEUE, SEEN) == 0
+    assert await redis.exists(redis_keys.token(DEVICE, "t1"), QUEUE, SEEN, SHARES) == 0
     assert await redis.hget(redis_keys.device(DEVICE), "revoked") == b"1"
 
 

@@ -1,8 +1,9 @@
 -- Delete acknowledged events from a device queue.
--- KEYS[1] queue stream; ARGV: stream ids.
+-- KEYS[1] queue stream, KEYS[2] shares (hash: sender -> its events in the queue);
+-- ARGV: stream ids.
 -- Returns {sender, message id, ...} for each acked *message* event that was still queued, so
 -- that the caller emits one delivery receipt per message, and none for a repeated ack.
-local queue = KEYS[1]
+local queue, shares = KEYS[1], KEYS[2]
 local acked = {}
 for i = 1, #ARGV do
   local entries = redis.call('XRANGE', queue, ARGV[i], ARGV[i])
@@ -18,6 +19,9 @@ for i = 1, #ARGV do
     if kind == 'm' then
       acked[#acked + 1] = sender
       acked[#acked + 1] = message
+      if redis.call('HINCRBY', shares, sender, -1) <= 0 then
+        redis.call('HDEL', shares, sender)
+      end
     end
   end
 end

@@ -128,6 +128,7 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
                 retention_ms=settings.retention_ms,
                 # A pending record lives two windows at most; its index entries as long.
                 remember_ms=2 * settings.idempotency_window_ms,
+                share=max(1, int(settings.queue_quota * settings.sender_share)),
             ),
             secrets.cursor_key,
         )

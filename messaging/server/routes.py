@@ -21,6 +21,7 @@ _SEND_REFUSALS = (
     errors.IdConflict,
     errors.PayloadTooLarge,
     errors.QueueFull,
+    errors.SenderShareExceeded,
     errors.ReplicasUnavailable,
     DossierBusy,
 )
