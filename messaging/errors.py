@@ -225,6 +225,12 @@ class BodyTooLarge(PayloadTooLarge):
     title = "The body is larger than this server accepts for this call"
 
 
+class RequestTimeout(LiaisonError):
+    status = 408
+    code = "request_timeout"
+    title = "The request body took too long to arrive"
+
+
 class UnsupportedMediaType(LiaisonError):
     status = 415
     code = "unsupported_media_type"

@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     """How long a 202 waits for the replicas before the send fails with 503."""
     readyz_timeout_seconds: float = Field(default=0.5, gt=0)
     """``/readyz`` answers 503 when Redis does not answer within this."""
+    header_timeout_seconds: float = Field(default=30.0, gt=0)
+    """How long a connection may take to send a request's headers, counted from its opening or
+    from its previous response; an idle kept-alive connection closes then too (above the
+    15 s clients keep an idle connection, so that they never reuse one being closed)."""
+    body_timeout_seconds: float = Field(default=60.0, gt=0)
+    """How long a request's body may take to arrive (408 ``request_timeout``, and the
+    connection closes): a 1 MiB envelope then needs 17 KiB/s."""
     max_envelope_bytes: int = Field(default=1_048_576, ge=1024)
     max_body_bytes: int = Field(default=65_536, ge=1024)
     """Largest body of every other call (413 ``body_too_large`` above)."""

@@ -88,7 +88,7 @@ def problems(route: Route) -> dict[int, list[type[errors.LiaisonError]]]:
         found.append(errors.InvalidRequest)
     if route.body is not None:
         found += [errors.InvalidRequest, *errors.EncodingRefused.__subclasses__()]
-        found.append(errors.UnsupportedMediaType)
+        found += [errors.UnsupportedMediaType, errors.RequestTimeout]
         if not any(issubclass(p, errors.PayloadTooLarge) for p in route.problems):
             found.append(errors.BodyTooLarge)
     if route.store:

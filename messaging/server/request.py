@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -14,6 +15,7 @@ from messaging.errors import (
     InvalidRequest,
     LiaisonError,
     PayloadTooLarge,
+    RequestTimeout,
     UnsupportedMediaType,
     encoding_refused,
 )
@@ -33,7 +35,15 @@ async def json_object(request: web.Request, limit: int | None = None) -> dict[st
     limit = settings.max_body_bytes if limit is None else limit
     if request.content_length is not None and request.content_length > limit:
         raise too_large(f"the body is larger than {limit} bytes", limit=limit)
-    body = await request.read()
+    try:
+        async with asyncio.timeout(settings.body_timeout_seconds):
+            body = await request.read()
+    except TimeoutError:
+        # What is left of the body is never read: the connection goes with the answer.
+        request.protocol.close()
+        raise RequestTimeout(
+            f"the body did not arrive within {settings.body_timeout_seconds:g} s"
+        ) from None
     if len(body) > limit:
         raise too_large(f"the body is larger than {limit} bytes", limit=limit)
     return json_document(body, settings)

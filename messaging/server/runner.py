@@ -158,6 +158,10 @@ def _listen_error(exc: OSError, settings: Settings) -> StartupError | None:
     return None
 
 
+LINGERING_SECONDS = 2.0
+"""How long aiohttp reads and drops what a client still sends after an answer that did not read
+its whole body (a 408, a 413), before it closes (aiohttp's default: 10 s)."""
+
 SHUTDOWN_TIMEOUT = 1.0
 """Seconds a request still running at shutdown is given; long polls and sockets are answered at
 once (``WakeHub.shutdown``), so that SIGTERM ends the process within two seconds."""
@@ -177,6 +181,10 @@ def _run_worker(settings: Settings, reuse_port: bool, started: Callable[[], None
             print=lambda *_: started(),
             access_log=None,
             shutdown_timeout=SHUTDOWN_TIMEOUT,
+            # aiohttp closes a connection that has not sent a whole request this long after
+            # it opened or after its last response: a half-sent header holds no slot forever.
+            keepalive_timeout=settings.header_timeout_seconds,
+            lingering_time=LINGERING_SECONDS,
         )
     except OSError as exc:
         error = _listen_error(exc, settings)
