@@ -19,8 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+from urllib.parse import quote
 
 from messaging.lifetime import exit_with_parent
+from messaging.private_files import create_private
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0
@@ -108,14 +110,36 @@ def pick_free_port() -> int:
         return port
 
 
-def _answers_ping(port: int) -> bool:
+def _answers_ping(port: int, password: str | None) -> bool:
+    secret = b"" if password is None else password.encode()
+    auth = b"" if password is None else b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%b\r\n" % (len(secret), secret)
+    expected = (b"" if password is None else b"+OK\r\n") + b"+PONG"
     try:
         with socket.create_connection((HOST, port), timeout=0.5) as conn:
-            conn.sendall(b"*1\r\n$4\r\nPING\r\n")
+            conn.sendall(auth + b"*1\r\n$4\r\nPING\r\n")
             # A server still replaying its AOF answers -LOADING; it is not ready until PONG.
-            return conn.recv(64).startswith(b"+PONG")
+            answer = b""
+            while len(answer) < len(expected) and (chunk := conn.recv(64)):
+                answer += chunk
+            return answer.startswith(expected)
     except OSError:
         return False
+
+
+def _owner_only(data_dir: Path) -> None:
+    """The data directory (0700) and every file in it (0600): the AOF holds patients' names.
+    What an older version left readable is closed too."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    for path in data_dir.rglob("*"):
+        path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+def _child_setup() -> None:
+    """In redis-server's process, before it runs: files it creates are its owner's only (the
+    AOF, its rewrites, the log), and it ends with its parent."""
+    os.umask(0o077)
+    exit_with_parent()
 
 
 class RedisServer:
@@ -133,14 +157,18 @@ class RedisServer:
         appendfsync: str = "everysec",
         binary: str | None = None,
         extra_args: Sequence[str] = (),
+        password: str | None = None,
     ) -> None:
-        """``extra_args``: more ``--option value`` pairs (a Redis Cluster node's settings)."""
+        """``extra_args``: more ``--option value`` pairs (a Redis Cluster node's settings);
+        ``password``: every client must AUTH with it (``requirepass``, given to Redis in a
+        0600 config file, never on its command line where ``ps`` shows it)."""
         # redis chdirs into --dir while parsing its arguments, so relative paths after it
         # would resolve against the data dir rather than ours.
         self.data_dir = Path(data_dir).resolve()
         self.appendfsync = appendfsync
         self.binary = binary if binary is not None else find_redis_binary()
         self.extra_args = tuple(extra_args)
+        self.password = password
         self._port = port
         self._port_is_ours = port is None
         self._process: subprocess.Popen[bytes] | None = None
@@ -158,7 +186,8 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
+        login = "" if self.password is None else f":{quote(self.password, safe='')}@"
+        return f"redis://{login}{HOST}:{self.port}/0"
 
     @property
     def running(self) -> bool:
@@ -167,7 +196,7 @@ class RedisServer:
     def start(self) -> None:
         if self.running:
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _owner_only(self.data_dir)
         for attempt in range(_PORT_RACE_RETRIES):
             if self._port is None:
                 self._port = pick_free_port()
@@ -217,9 +246,19 @@ class RedisServer:
     ) -> None:
         self.stop()
 
+    @property
+    def _config_path(self) -> Path:
+        return self.data_dir / "redis.conf"
+
     def _command(self) -> list[str]:
+        config: list[str] = []
+        if self.password is not None:
+            self._config_path.unlink(missing_ok=True)
+            create_private(self._config_path, f"requirepass {self.password}\n")
+            config = [str(self._config_path)]
         return [
             self.binary,
+            *config,
             "--port", str(self.port),
             "--bind", HOST,
             "--protected-mode", "yes",
@@ -249,7 +288,7 @@ class RedisServer:
                     start_new_session=True,
                     # A killed ``liaison serve`` must not leave its Redis running on the data
                     # directory: the next start would put a second Redis on the same AOF.
-                    preexec_fn=exit_with_parent,
+                    preexec_fn=_child_setup,
                 )
             except OSError as exc:
                 raise RedisBinaryNotFound(f"cannot run {self.binary}: {exc}") from exc
@@ -262,7 +301,7 @@ class RedisServer:
                     f"redis-server exited with status {process.returncode} "
                     f"(port {self.port}, dir {self.data_dir}):\n{self._log_tail()}"
                 )
-            if _answers_ping(self.port):
+            if _answers_ping(self.port, self.password):
                 return
             time.sleep(_POLL_INTERVAL)
         self.kill()

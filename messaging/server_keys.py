@@ -5,12 +5,11 @@ directory with mode 0600 and read back by every later start (and every worker pr
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from messaging import crypto
+from messaging.private_files import create_private
 from messaging.settings import Settings
 
 KEYS_FILE = "server-keys.json"
@@ -23,7 +22,7 @@ class ServerSecrets:
     dossier: crypto.BoxKey
     admin_token: str
     admin_token_created: bool = False
-    """True when this call generated the operator token: the CLI prints it once."""
+    """True when this call generated the operator token: the CLI says where it is."""
 
     @property
     def cursor_key(self) -> bytes:
@@ -31,26 +30,16 @@ class ServerSecrets:
         return crypto.keyed_hash(self.sign.seed, b"liaison/v1/cursor")
 
 
-def _create_private(path: Path, content: str) -> bool:
-    """Write ``content`` to a new file readable by its owner only; False if it already exists."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(content)
-    return True
-
-
 def load_or_create(settings: Settings) -> ServerSecrets:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Created for its owner only; a directory given by the operator keeps its mode.
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     keys_path = settings.data_dir / KEYS_FILE
     generated = {
         "sign_seed": crypto.b64u_encode(crypto.SigningKey.generate().seed),
         "dossier_secret": crypto.b64u_encode(crypto.BoxKey.generate().secret),
     }
     if settings.server_sign_seed is None or settings.dossier_box_secret is None:
-        _create_private(keys_path, json.dumps(generated))
+        create_private(keys_path, json.dumps(generated))
         stored = json.loads(keys_path.read_text(encoding="utf-8"))
     else:
         stored = generated
@@ -70,7 +59,7 @@ def load_or_create(settings: Settings) -> ServerSecrets:
         admin_token = settings.admin_token.get_secret_value()
     else:
         token_path = settings.data_dir / ADMIN_TOKEN_FILE
-        created = _create_private(token_path, secrets.token_urlsafe(32))
+        created = create_private(token_path, secrets.token_urlsafe(32))
         admin_token = token_path.read_text(encoding="utf-8").strip()
     return ServerSecrets(
         sign=crypto.SigningKey(crypto.b64u_decode(sign_seed)),

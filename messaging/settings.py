@@ -18,10 +18,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     redis_url: str | None = None
-    """Unset: ``serve`` starts a private redis-server with AOF in ``data_dir``."""
+    """Unset: ``serve`` starts a private redis-server with AOF in ``data_dir``, on 127.0.0.1,
+    with a generated password. Set: ``rediss://`` for TLS, ``redis://user:password@…`` for an
+    ACL user (``docs/security.md``)."""
     data_dir: Path = Path(".liaison")
     admin_token: SecretStr | None = None
-    """Unset: generated on first start into ``data_dir/admin-token`` and printed once."""
+    """Unset: generated on first start into ``data_dir/admin-token`` (0600); never printed."""
     server_sign_seed: SecretStr | None = None
     """b64u Ed25519 seed; unset: generated into ``data_dir/server-keys.json`` (mode 0600)."""
     dossier_box_secret: SecretStr | None = None

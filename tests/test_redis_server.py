@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from messaging.redis_server import (
@@ -88,6 +89,42 @@ def test_starts_and_answers_ping_on_a_private_port(tmp_path: Path, binary: str) 
         finally:
             client.close()
     assert not server.running
+
+
+@pytest.mark.parametrize("binary", BINARIES)
+def test_a_password_protected_server_keeps_its_files_and_port_to_itself(
+    tmp_path: Path, binary: str
+) -> None:
+    """Issue 10: the embedded Redis had no password, and its AOF (patients' names) was 0644 in
+    a 0755 directory; anyone with a local shell could mint a bearer token by writing one key."""
+    data = tmp_path / "redis"
+    data.mkdir(mode=0o755)
+    leftover = data / "redis.log"
+    leftover.write_text("written by an older version\n")
+    leftover.chmod(0o644)
+    password = "a-secret-of-the-data-directory"
+    with RedisServer(data, appendfsync="always", binary=binary, password=password) as server:
+        assert server.url == f"redis://:{password}@127.0.0.1:{server.port}/0"
+        anonymous = Redis(host="127.0.0.1", port=server.port)
+        try:
+            with pytest.raises(AuthenticationError):
+                anonymous.set("liaison:{d:dev_x}:token:x", "rpps:1")
+        finally:
+            anonymous.close()
+        client = Redis.from_url(server.url)
+        try:
+            client.set("k", "v")
+            assert client.config_get("bind") == {"bind": "127.0.0.1"}
+            pid = int(client.info("server")["process_id"])
+        finally:
+            client.close()
+        # Not on the command line, where any local user's ps would show it.
+        assert password.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert data.stat().st_mode & 0o777 == 0o700
+        files = [path for path in data.rglob("*") if path.is_file()]
+        assert any("appendonly" in path.name for path in files)
+        for path in data.rglob("*"):
+            assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600), path
 
 
 @pytest.mark.slow

@@ -57,37 +57,78 @@ def _errors(result: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("error:")]
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_serving_on_is_printed_once_bound_and_redis_answered(
-    redis_url: str, tmp_path: Path, workers: int
-) -> None:
-    port = pick_free_port()
-    process = subprocess.Popen(
+def _start(workers: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "-m", "messaging.cli", "serve", "--workers", str(workers)],
-        env=_env(tmp_path, port, LIAISON_REDIS_URL=redis_url),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
     )
+
+
+def _until_serving(process: subprocess.Popen[str]) -> list[str]:
+    """The lines ``serve`` printed up to and including "serving on"."""
     assert process.stdout is not None
+    lines: list[str] = []
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + TIMEOUT
+        while not lines or "serving on" not in lines[-1]:
+            assert selector.select(deadline - time.monotonic()), "no 'serving on' in time"
+            lines.append(process.stdout.readline())
+            assert lines[-1], f"serve exited with {process.wait()}"
+    return lines
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    os.killpg(process.pid, 15)
+    process.wait(TIMEOUT)
+    assert process.stdout is not None
+    process.stdout.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serving_on_is_printed_once_bound_and_redis_answered(
+    redis_url: str, tmp_path: Path, workers: int
+) -> None:
+    port = pick_free_port()
+    process = _start(workers, _env(tmp_path, port, LIAISON_REDIS_URL=redis_url))
     try:
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            deadline = time.monotonic() + TIMEOUT
-            line = ""
-            while "serving on" not in line:
-                assert selector.select(deadline - time.monotonic()), "no 'serving on' in time"
-                line = process.stdout.readline()
-                assert line, f"serve exited with {process.wait()}"
+        line = _until_serving(process)[-1]
         assert line == f"liaison: serving on http://127.0.0.1:{port} with {workers} worker(s)\n"
         # At once, without a retry: the socket is bound and Redis answered before the line.
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
             assert answer.status == 200
     finally:
-        os.killpg(process.pid, 15)
-        process.wait(TIMEOUT)
-        process.stdout.close()
+        _stop(process)
+
+
+def test_the_embedded_redis_and_the_operator_token_stay_private(tmp_path: Path) -> None:
+    """Issue 10: the embedded Redis needs its password, kept 0600 in its 0700 directory; the
+    operator token is written 0600 and never printed (it ended up in container logs)."""
+    port = pick_free_port()
+    env = _env(tmp_path, port)
+    del env["LIAISON_ADMIN_TOKEN"]
+    process = _start(1, env)
+    try:
+        output = "".join(_until_serving(process))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        _stop(process)
+    data = tmp_path / "data"
+    token_file, password_file = data / "admin-token", data / "redis" / "redis-password"
+    token, password = token_file.read_text().strip(), password_file.read_text().strip()
+    assert f"operator token generated into {token_file}\n" in output
+    assert token not in output
+    assert password not in output
+    assert ":***@127.0.0.1:" in output
+    for secret in (token_file, password_file):
+        assert secret.stat().st_mode & 0o777 == 0o600
+    assert (data / "redis").stat().st_mode & 0o777 == 0o700
+    assert data.stat().st_mode & 0o777 == 0o700
 
 
 @pytest.mark.parametrize("workers", [1, 2])

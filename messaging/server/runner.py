@@ -38,6 +38,7 @@ from redis.exceptions import AuthenticationError, RedisError
 
 from messaging import logs
 from messaging.lifetime import exit_with_parent
+from messaging.private_files import random_secret
 from messaging.redis_server import RedisServer, pinned_binary
 from messaging.server.app import create_app
 from messaging.server.metrics import MULTIPROC_VARIABLE, forget_process
@@ -50,6 +51,8 @@ from messaging.web import AssetsMissing, ensure_installed
 log = logging.getLogger("liaison")
 
 REDIS_RETRY_SECONDS = 0.25
+REDIS_PASSWORD_FILE = "redis-password"  # noqa: S105 (a file name)
+"""In the embedded Redis's directory (0600): its ``requirepass``."""
 
 
 class StartupError(Exception):
@@ -92,15 +95,22 @@ def _redis_for(settings: Settings) -> Iterator[Settings]:
     if settings.redis_url is not None:
         yield settings
         return
+    # Its owner's only: the server's keys, the operator token and the AOF live here.
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory = settings.data_dir / "redis"
+    directory.mkdir(mode=0o700, exist_ok=True)
     with exclusive(directory):
         server = RedisServer(
-            directory, appendfsync=settings.embedded_appendfsync, binary=pinned_binary(directory)
+            directory,
+            appendfsync=settings.embedded_appendfsync,
+            binary=pinned_binary(directory),
+            # Anyone with a local shell could otherwise write a token key and log in.
+            password=random_secret(directory / REDIS_PASSWORD_FILE),
         )
         server.start()
         _say(
             settings,
-            f"embedded redis-server on {server.url} "
+            f"embedded redis-server on {redacted(server.url)} "
             f"(AOF appendfsync {settings.embedded_appendfsync} in {server.data_dir})",
         )
         try:
@@ -228,12 +238,9 @@ def serve(settings: Settings, workers: int = 1) -> None:
         asyncio.run(_wait_for_redis(ready.redis_url, ready.redis_start_timeout_seconds))
         secrets = load_or_create(ready)
         if secrets.admin_token_created:
-            token_file = ready.data_dir / ADMIN_TOKEN_FILE
-            if settings.log_format == "text":
-                _say(settings, f"operator token (kept in {token_file}): {secrets.admin_token}")
-            else:
-                # A log collector keeps what it reads: say where the token is, not what it is.
-                _say(settings, f"operator token generated into {token_file}")
+            # Output ends up in terminals' scrollback and container logs: say where the token
+            # is, never what it is.
+            _say(settings, f"operator token generated into {ready.data_dir / ADMIN_TOKEN_FILE}")
         where = f"http://{ready.host}:{ready.port}"
 
         def announce() -> None:
