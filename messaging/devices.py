@@ -118,7 +118,7 @@ class Devices:
             args=[device_id, rfc3339(now_ms())],
         )
         if not retired:
-            raise NotFound(f"{device_id} is not an active device of {caller.principal}")
+            raise NotFound("none of your active devices has this id")
         await self._scripts.revoke(
             keys=[
                 redis_keys.device(device_id),

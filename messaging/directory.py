@@ -93,12 +93,15 @@ class StoredDevice(BaseModel):
         return OwnDevice.model_validate(self.model_dump())
 
 
-def unknown_principal(principal_id: str) -> NotFound:
-    return NotFound(f"{principal_id} is not a registered principal")
+# The details never repeat the ids the client sent (docs/security.md).
 
 
-def unknown_device(principal_id: str, device_id: str) -> NotFound:
-    return NotFound(f"{device_id} is not a device of {principal_id}")
+def unknown_principal() -> NotFound:
+    return NotFound("no registered principal has this id")
+
+
+def unknown_device() -> NotFound:
+    return NotFound("this principal has no device with this id")
 
 
 def unknown_recipients(principal_ids: list[str]) -> UnknownRecipient:
@@ -167,7 +170,7 @@ class Directory:
             redis_keys.principal(record.id), record.model_dump_json(), nx=True
         )
         if not created:
-            raise PrincipalExists(f"{record.id} is already registered")
+            raise PrincipalExists("a principal with this id is already registered")
         if record.kind in _SEARCHABLE_KINDS:
             index = {f"{word}\x00{record.id}": 0 for word in _words(record.display_name)}
             index[f"{record.id}\x00{record.id}"] = 0
@@ -200,7 +203,7 @@ class Directory:
     async def principal(self, principal_id: str) -> StoredPrincipal:
         found = await self.principals([principal_id])
         if principal_id not in found:
-            raise unknown_principal(principal_id)
+            raise unknown_principal()
         return found[principal_id]
 
     async def principals(self, ids: Iterable[str]) -> dict[str, StoredPrincipal]:
@@ -260,7 +263,7 @@ class Directory:
             record = json.loads(retired)
             record.pop("name", None)
             return DeviceHistory.model_validate(record)
-        raise unknown_device(principal_id, device_id)
+        raise unknown_device()
 
     async def reachable_devices(self, principals: Iterable[str]) -> dict[str, StoredDevice]:
         """Every active device behind these principals, organisations expanded to members."""

@@ -39,11 +39,11 @@ class PatientPrivacy:
         self._clock = clock
 
     async def entry(self, caller: str, principal: str) -> DirectoryEntry:
-        await self._require_visible(caller, principal, unknown_principal(principal))
+        await self._require_visible(caller, principal, unknown_principal())
         return await self._directory.entry(principal)
 
     async def device(self, caller: str, principal: str, device: str) -> DeviceHistory:
-        await self._require_visible(caller, principal, unknown_device(principal, device))
+        await self._require_visible(caller, principal, unknown_device())
         return await self._directory.device_history(principal, device)
 
     async def require_addressable(self, sender: str, recipients: Sequence[str]) -> None:

@@ -48,8 +48,9 @@ class DossierActors:
         try:
             return await self.actor(principal)
         except NotFound as exc:
+            # The detail never repeats what the client sent (docs/security.md).
             raise NotFound(
-                f"{principal} is not a registered principal", field="professional"
+                "the professional named is not registered", field="professional"
             ) from exc
 
 

@@ -126,7 +126,7 @@ class Mailbox:
     def stream_id(self, device: str, cursor: str) -> str:
         stream_id, dot, mac = cursor.partition(".")
         if not dot or not _STREAM_ID.match(stream_id):
-            raise InvalidRequest(f"{cursor!r} is not a cursor", field="cursor")
+            raise InvalidRequest("a cursor is not in the form the server issues", field="cursor")
         if not hmac.compare_digest(mac, self._mac(device, stream_id)):
             raise ForeignCursor("this cursor was not issued for the calling device")
         return stream_id
