@@ -45,10 +45,15 @@ async def test_liaison_runs_on_a_redis_with_a_password_or_an_acl_user(
         url = locked_redis.url
         if user == "acl":
             # Liaison's keys and channels, every command but the dangerous ones.
-            await admin.execute_command(
-                "ACL", "SETUSER", "liaison", "reset", "on", f">{ACL_PASSWORD}",
-                "~liaison:*", "&*", "+@all", "-@dangerous", "+info",
-            )  # fmt: skip
+            await admin.acl_setuser(
+                "liaison",
+                enabled=True,
+                reset=True,
+                passwords=[f"+{ACL_PASSWORD}"],
+                keys=["liaison:*"],
+                channels=["*"],
+                commands=["+@all", "-@dangerous", "+info"],
+            )
             url = url.replace(f":{PASSWORD}@", f"liaison:{ACL_PASSWORD}@")
         app = create_app(settings.model_copy(update={"redis_url": url, "redis_mode": "standalone"}))
         world = World(await aiohttp_client(app), ADMIN_TOKEN, admin)
