@@ -102,6 +102,13 @@ _ACCESS: Final = {
         " later (the server says when)."
     ),
     "rate_limited": "Too many requests in a short time; wait as long as the server says and retry.",
+    "sender_share_exceeded": (
+        "Your messages already fill your share of a recipient device's queue; wait for them to"
+        " read what you sent, and retry later (the server says when)."
+    ),
+    "request_timeout": (
+        "The request's body took too long to reach the server; check the connection and retry."
+    ),
     "store_unavailable": (
         "The server cannot reach its message store right now; retry in a few seconds."
     ),
