@@ -77,8 +77,10 @@ class Authenticator:
             self._tokens.drop_where(lambda _key, caller: caller.device == device)
 
     def require_operator(self, token: str | None) -> None:
+        if token is None:  # no credentials: 401 (RFC 9110), a wrong token 403
+            raise InvalidToken("this call needs the operator token: send Authorization: Bearer")
         # Constant-time, so that response timing reveals nothing of the operator token.
-        if token is None or not hmac.compare_digest(token.encode(), self._admin_token):
+        if not hmac.compare_digest(token.encode(), self._admin_token):
             raise OperatorOnly("this call needs the operator token")
 
     async def challenge(self, device: str) -> ChallengeResponse:

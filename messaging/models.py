@@ -64,7 +64,12 @@ Timestamp = Annotated[
     _canonical(canonical.check_time),
     Field(json_schema_extra={"pattern": canonical.TIME_RANGES_PATTERN}),
 ]
-Ins = Annotated[str, StringConstraints(strict=True, pattern=rf"^{INS_PATTERN}$")]
+Ins = Annotated[
+    str,
+    StringConstraints(strict=True, pattern=rf"^{INS_PATTERN}$"),
+    # The key (ID-1) is beyond a pattern: an example with a right one, for tools and readers.
+    Field(json_schema_extra={"examples": ["146026322000196", "253072A07300443"]}),
+]
 CURSOR_TAG_BYTES: Final = 9
 """The keyed hash that binds a cursor to its device's queue (``messaging.mailbox``)."""
 CURSOR_PATTERN: Final = (
@@ -325,7 +330,9 @@ class Envelope(WireModel):
     sender: PrincipalId
     sender_device: DeviceId
     recipients: Annotated[
-        list[PrincipalId], Field(min_length=1, max_length=100), AfterValidator(_unique)
+        list[PrincipalId],
+        Field(min_length=1, max_length=100, json_schema_extra={"uniqueItems": True}),
+        AfterValidator(_unique),
     ]
     created_at: Timestamp
     dossier: DossierHeader | None = None

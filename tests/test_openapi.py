@@ -203,3 +203,24 @@ async def test_the_stream_frames_fit_their_documented_schemas(world: World) -> N
     for frame in received:
         assert _fits(document, frames["serverFrames"], frame) == [], frame
     assert _fits(document, frames["serverFrames"], {"type": "queue_empty", "more": 1}) != []
+
+
+async def test_a_method_a_path_lacks_is_405_naming_the_ones_it_has(world: World) -> None:
+    document = await _document(world)
+    response = await world.client.put("/v1/messages")
+    assert response.status == 405
+    assert response.content_type == "application/problem+json"
+    allowed = set(response.headers["Allow"].split(","))
+    assert allowed == {method.upper() for method in document["paths"]["/v1/messages"]}
+
+
+async def test_the_stream_declares_its_opening_handshake(world: World) -> None:
+    document = await _document(world)
+    stream = document["paths"]["/v1/stream"]["get"]
+    headers = {p["name"] for p in stream["parameters"] if p["in"] == "header" and p["required"]}
+    assert headers == {"Upgrade", "Connection", "Sec-WebSocket-Version", "Sec-WebSocket-Key"}
+    key = next(p["schema"] for p in stream["parameters"] if p["name"] == "Sec-WebSocket-Key")
+    assert _fits(document, key, "dGhlIHNhbXBsZSBub25jZQ==") == []  # RFC 6455's example
+    async with world.client.ws_connect("/v1/stream") as ws:  # and the handshake is what opens it
+        await ws.send_json({"type": "auth", "token": "not-a-token"})
+        assert (await ws.receive(timeout=5)).type.name == "CLOSE"

@@ -65,6 +65,15 @@ _PATH_PARAMETERS: Final[dict[str, tuple[dict[str, Any], str]]] = {
     ),
 }
 
+_HANDSHAKE: Final = (
+    ("Upgrade", {"type": "string", "enum": ["websocket"]}),
+    ("Connection", {"type": "string", "enum": ["Upgrade"]}),
+    ("Sec-WebSocket-Version", {"type": "string", "enum": ["13"]}),
+    # 16 random bytes in base64 (RFC 6455 §4.1).
+    ("Sec-WebSocket-Key", {"type": "string", "pattern": "^[A-Za-z0-9+/]{21}[AQgw]==$"}),
+)
+"""The opening handshake's headers: without them the route answers 400 invalid_request."""
+
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
 
 
@@ -83,7 +92,7 @@ def problems(route: Route) -> dict[int, list[type[errors.LiaisonError]]]:
     if route.auth == "device":
         found += [errors.InvalidToken, errors.RateLimited]
     elif route.auth == "operator":
-        found.append(errors.OperatorOnly)
+        found += [errors.InvalidToken, errors.OperatorOnly]
     if route.query is not None or _PARAMETER.search(route.path):
         found.append(errors.InvalidRequest)
     if route.body is not None:
@@ -145,6 +154,11 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
                 "schema": schema,
             }
         )
+    if route.status == 101:
+        parameters += [
+            {"name": name, "in": "header", "required": True, "schema": schema}
+            for name, schema in _HANDSHAKE
+        ]
     if route.query is not None:
         query = route.query.model_json_schema()
         required = set(query.get("required", ()))

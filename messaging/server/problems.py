@@ -68,8 +68,13 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         problem, retry_after = _problem(request, error)
         if isinstance(error, RateLimited):
             request.app[METRICS].rate_limited.labels(error.scope).inc()
+        # A 405 names the methods the route has (RFC 9110 §15.5.6).
+        allow = error.headers.get("Allow") if isinstance(error, web.HTTPException) else None
     request.app[METRICS].problems.labels(problem["status"], problem["code"]).inc()
-    return problem_response(problem, retry_after)
+    response = problem_response(problem, retry_after)
+    if allow is not None:
+        response.headers["Allow"] = allow
+    return response
 
 
 def _problem(request: web.Request, error: Exception) -> tuple[dict[str, Any], int | None]:
