@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Annotated
+from typing import Annotated, Final
 
-from pydantic import AfterValidator, StrictStr
+from pydantic import AfterValidator, Field, StrictStr
 
 # Unanchored, to be composed into other patterns (the ``patient:`` and ``rpps:`` principals).
 INS_BODY_PATTERN = r"[0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{6}"
@@ -117,5 +117,15 @@ def _rpps_format(value: str) -> str:
     return validate_rpps(value)[0]
 
 
-InsNumber = Annotated[StrictStr, AfterValidator(validate_ins)]
-RppsNumber = Annotated[StrictStr, AfterValidator(_rpps_format)]
+INS_SCHEMA: Final = {
+    "pattern": rf"^{INS_PATTERN}$",
+    # The key (ID-1) is beyond a pattern: examples with a right one, for tools and readers.
+    "examples": ["146026322000196", "253072A07300443"],
+}
+"""What a JSON schema can say of an INS."""
+InsNumber = Annotated[StrictStr, AfterValidator(validate_ins), Field(json_schema_extra=INS_SCHEMA)]
+RppsNumber = Annotated[
+    StrictStr,
+    AfterValidator(_rpps_format),
+    Field(json_schema_extra={"pattern": rf"^{RPPS_PATTERN}$"}),
+]

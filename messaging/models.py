@@ -28,7 +28,7 @@ from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from messaging import canonical, crypto, names
-from messaging.identifiers import INS_PATTERN, RPPS_PATTERN
+from messaging.identifiers import INS_PATTERN, INS_SCHEMA, RPPS_PATTERN
 
 _SLUG = r"[a-z0-9][a-z0-9-]{1,62}"
 PRINCIPAL_PATTERN = rf"^(rpps:{RPPS_PATTERN}|org:{_SLUG}|app:{_SLUG}|patient:{INS_PATTERN})$"
@@ -67,8 +67,7 @@ Timestamp = Annotated[
 Ins = Annotated[
     str,
     StringConstraints(strict=True, pattern=rf"^{INS_PATTERN}$"),
-    # The key (ID-1) is beyond a pattern: an example with a right one, for tools and readers.
-    Field(json_schema_extra={"examples": ["146026322000196", "253072A07300443"]}),
+    Field(json_schema_extra=INS_SCHEMA),
 ]
 CURSOR_TAG_BYTES: Final = 9
 """The keyed hash that binds a cursor to its device's queue (``messaging.mailbox``)."""

@@ -13,6 +13,7 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator.validation.validators import OpenAPIV31SpecValidator
 
 from messaging import canonical, crypto
+from messaging.identifiers import validate_ins
 from messaging.server.openapi import path_template
 from tests.support import World, compose
 
@@ -138,6 +139,10 @@ async def test_schemas_carry_the_constraints_the_server_checks(world: World) -> 
     assert schemas["TokenRequest"]["required"] == ["device", "challenge", "signature"]
     ins = document["paths"]["/v1/dossiers/{ins}"]["get"]["parameters"][0]["schema"]["pattern"]
     assert ins == "^[0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{6}[0-9]{2}$"
+    for body in ("CreateDossierRequest", "OperatorCreateDossierRequest"):
+        assert schemas[body]["properties"]["ins"]["pattern"] == ins  # the body's, like the path's
+    examples = document["paths"]["/v1/dossiers/{ins}"]["get"]["parameters"][0]["schema"]
+    assert [validate_ins(example) for example in examples["examples"]] == examples["examples"]
     grant = schemas["GrantRequest"]["properties"]["professional"]["pattern"]
     assert grant == "^rpps:[0-9]{11}$"
     after = document["paths"]["/v1/messages"]["get"]["parameters"][0]
