@@ -42,8 +42,9 @@ class StreamError(WireModel):
 CLOSE_CODES: Final[dict[int, str]] = {
     1001: "the server is shutting down: reconnect",
     1011: "the server failed while serving the socket: reconnect later",
-    1013: "the message store is unreachable: reconnect later (unacked events come again)",
-    CLOSE_AUTH_FAILED: "no valid token within 5 s, or the device was revoked",
+    1013: "Redis is unreachable, or the device's fetch budget is spent: reconnect later "
+    "(unacked events come again)",
+    CLOSE_AUTH_FAILED: "no valid token within 5 s, the token expired, or the device was revoked",
     CLOSE_DISPLACED: "a newer socket of the same device took over: do not reconnect",
 }
 """Why the server closes a socket, by close code."""
