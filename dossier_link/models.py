@@ -111,7 +111,17 @@ class EmergencyAccessRequest(WireModel):
     reason: Reason
 
 
+_PATCHED = ("masked", "hidden_from_holder", "invisible_to_legal_representatives")
+
+
 class DocumentPatch(WireModel):
+    # The schema says what the service checks: at least one of them set (true or false).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [{"required": [f], "properties": {f: {"type": "boolean"}}} for f in _PATCHED]
+        }
+    )
+
     masked: StrictBool | None = None
     hidden_from_holder: StrictBool | None = None
     invisible_to_legal_representatives: StrictBool | None = None

@@ -139,6 +139,12 @@ async def test_schemas_carry_the_constraints_the_server_checks(world: World) -> 
     assert schemas["TokenRequest"]["required"] == ["device", "challenge", "signature"]
     ins = document["paths"]["/v1/dossiers/{ins}"]["get"]["parameters"][0]["schema"]["pattern"]
     assert ins == "^[0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{6}[0-9]{2}$"
+    patch = {"$ref": "#/components/schemas/DocumentPatch"}  # one mark at least, not null
+    assert [bool(_fits(document, patch, b)) for b in ({}, {"masked": None}, {"masked": False})] == [
+        True,
+        True,
+        False,
+    ]
     for body in ("CreateDossierRequest", "OperatorCreateDossierRequest"):
         assert schemas[body]["properties"]["ins"]["pattern"] == ins  # the body's, like the path's
     examples = document["paths"]["/v1/dossiers/{ins}"]["get"]["parameters"][0]["schema"]
