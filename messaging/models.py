@@ -348,9 +348,8 @@ class DossierOutcome(WireModel):
 
 
 class SkippedDevice(WireModel):
-    """A device reached only through an organisation that did not get the message: its queue
-    is full, or holds the sender's whole share of it. The organisation's other members and
-    devices did get it."""
+    """A device reached only through an organisation that did not get the message (its queue is
+    full, or holds the sender's whole share); the organisation's other devices did."""
 
     device: DeviceId
     code: Literal["queue_full", "sender_share_exceeded"]
