@@ -13,6 +13,8 @@ const ERRORS = {
   attachment_too_large: "Les pièces jointes dépassent la taille qu'un message peut porter (512 Ko au total).",
   queue_full: "La boîte d'un destinataire est pleine ; réessayez plus tard.",
   rate_limited: "Trop de demandes ; patientez un instant.",
+  sender_share_exceeded: "Vos messages remplissent déjà votre part de la boîte d'un destinataire ; réessayez quand il les aura lus.",
+  request_timeout: "La demande a mis trop de temps à parvenir au serveur ; vérifiez la connexion puis réessayez.",
   patient_opposed: "Le patient s'oppose aux échanges le concernant avec un destinataire ou avec vous : le message n'a pas été envoyé.",
   recipient_excluded: "Un destinataire ne peut pas recevoir de message lié au dossier (assureur).",
   no_recipient_devices: "Aucun destinataire n'a d'appareil enregistré.",
