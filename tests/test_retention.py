@@ -140,11 +140,18 @@ async def test_a_retry_inside_the_window_is_answered_like_the_first(
     assert await _events(world, bob) == []
 
 
+async def _short_window(
+    aiohttp_client: AiohttpClient, settings: Settings, redis: RedisClient, seconds: float = 0.2
+) -> World:
+    """A server whose idempotency window is ``seconds``: its records expire within the test."""
+    short = settings.model_copy(update={"idempotency_window_seconds": seconds})
+    return World(await aiohttp_client(create_app(short)), ADMIN_TOKEN, redis)
+
+
 async def test_a_retry_after_the_window_is_a_new_message(
     aiohttp_client: AiohttpClient, settings: Settings, redis: RedisClient
 ) -> None:
-    short = settings.model_copy(update={"idempotency_window_seconds": 0.2})
-    world = World(await aiohttp_client(create_app(short)), ADMIN_TOKEN, redis)
+    world = await _short_window(aiohttp_client, settings, redis)
     alice, bob = await world.professional(), await world.professional()
     envelope = compose(alice, [bob.principal], [bob])
     status, first = await _send(world, alice, envelope)
@@ -167,3 +174,27 @@ async def test_a_retry_after_the_window_is_a_new_message(
     assert answer["accepted_at"] > first["accepted_at"]
     [again] = await _events(world, bob)
     assert again["envelope"]["id"] == envelope["id"]
+
+
+async def test_another_envelope_under_a_used_id_is_a_conflict_inside_the_window_only(
+    aiohttp_client: AiohttpClient, settings: Settings, redis: RedisClient
+) -> None:
+    # Half a second: the conflict is surely seen first, even on a busy machine.
+    world = await _short_window(aiohttp_client, settings, redis, seconds=0.5)
+    alice, bob = await world.professional(), await world.professional()
+    first = compose(alice, [bob.principal], [bob])
+    assert (await _send(world, alice, first))[0] == 202
+    other = compose(alice, [bob.principal], [bob], body="Autre texte.", message_id=first["id"])
+
+    # Refused while the first envelope's record lasts, accepted as a new message once it is gone.
+    conflicts = 0
+    deadline = asyncio.get_running_loop().time() + 5
+    while (answer := await _send(world, alice, other))[0] == 409:
+        assert answer[1]["code"] == "id_conflict"
+        conflicts += 1
+        assert asyncio.get_running_loop().time() < deadline, "the record never expired"
+        await asyncio.sleep(0.05)
+    assert conflicts > 0
+    assert answer[0] == 202
+    queued = [event["envelope"]["ciphertext"] for event in await _events(world, bob)]
+    assert queued == [first["ciphertext"], other["ciphertext"]]
