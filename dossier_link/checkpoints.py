@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from dossier_link.log_models import LogCheckpoint
-from messaging import crypto
+from messaging import crypto, log_signing
 from messaging.timeutil import utc
 
 
@@ -26,7 +26,7 @@ class CheckpointSigner:
 
     def sign(self, ins: str, seq: int, head: str) -> LogCheckpoint:
         at = utc(self._clock())
-        signature = crypto.sign_log_checkpoint(
+        signature = log_signing.sign_log_checkpoint(
             {"ins": ins, "seq": seq, "head": head, "at": at}, self._key
         )
         return LogCheckpoint(ins=ins, seq=seq, head=head, at=at, signature=signature)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from dossier_link.policy import Basis
-from messaging import crypto
+from messaging import log_signing
 from messaging.models import Ins, Signature, Timestamp, WireModel
 
 Hash = Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9a-f]{64}$")]
@@ -81,7 +81,7 @@ class LogEntry(WireModel):
 class LogCheckpoint(WireModel):
     """The server's signed word that at ``at`` the log of ``ins`` ended at entry ``seq``, whose
     hash is ``head`` (DESIGN §4). ``signature`` covers the four other members
-    (``crypto.sign_log_checkpoint``)."""
+    (``log_signing.sign_log_checkpoint``)."""
 
     ins: Ins
     seq: int = Field(ge=1, le=2**53 - 1)
@@ -95,7 +95,7 @@ class LogCheckpoint(WireModel):
 
     def verify(self, server_key: bytes) -> None:
         """Raise ``crypto.CryptoError`` unless the server key signed this checkpoint."""
-        crypto.verify_log_checkpoint(self.body(), self.signature, server_key)
+        log_signing.verify_log_checkpoint(self.body(), self.signature, server_key)
 
 
 class AccessLog(WireModel):

@@ -31,10 +31,17 @@ CTX_ENVELOPE: Final = "liaison/v1/envelope"
 CTX_CONTENT: Final = "liaison/v1/content"
 CTX_SERVER_EVENT: Final = "liaison/v1/server-event"
 CTX_LOG_CHECKPOINT: Final = "liaison/v1/log-checkpoint"
+CTX_BLOB: Final = "liaison/v1/blob"
 
 KEY_BYTES: Final = 32
 NONCE_BYTES: Final = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 SIGNATURE_BYTES: Final = 64
+STREAM_HEADER_BYTES: Final = nacl.bindings.crypto_secretstream_xchacha20poly1305_HEADERBYTES
+STREAM_TAG_BYTES: Final = nacl.bindings.crypto_secretstream_xchacha20poly1305_ABYTES
+_TAG_MESSAGE, _TAG_FINAL = (
+    nacl.bindings.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE,
+    nacl.bindings.crypto_secretstream_xchacha20poly1305_TAG_FINAL,
+)
 
 
 class CryptoError(Exception):
@@ -175,6 +182,48 @@ def aead_decrypt(ciphertext: bytes, aad: bytes, nonce: bytes, key: bytes) -> byt
         raise CryptoError("ciphertext does not authenticate") from exc
 
 
+# --- blobs: libsodium secretstream, chunk by chunk (docs/protocol.md, "Blobs") --------------
+
+
+class StreamSealer:
+    """Each chunk's nonce follows from the last one's, so chunks cannot be reordered, dropped or
+    replayed; the final tag on the last one tells a whole stream from one cut at a boundary."""
+
+    def __init__(self, key: bytes) -> None:
+        self._state = nacl.bindings.crypto_secretstream_xchacha20poly1305_state()
+        self.header = nacl.bindings.crypto_secretstream_xchacha20poly1305_init_push(
+            self._state, _check_size("blob key", key, KEY_BYTES)
+        )
+
+    def seal(self, chunk: bytes, *, final: bool) -> bytes:
+        tag = _TAG_FINAL if final else _TAG_MESSAGE
+        push = nacl.bindings.crypto_secretstream_xchacha20poly1305_push
+        return push(self._state, chunk, ctx(CTX_BLOB), tag)
+
+
+class StreamOpener:
+    """Opens, in order, what ``StreamSealer`` sealed: ``open`` gives (plaintext, is_final), or
+    ``CryptoError`` for a chunk tampered, reordered, from another stream or with an odd tag."""
+
+    def __init__(self, key: bytes, header: bytes) -> None:
+        self._state = nacl.bindings.crypto_secretstream_xchacha20poly1305_state()
+        nacl.bindings.crypto_secretstream_xchacha20poly1305_init_pull(
+            self._state,
+            _check_size("stream header", header, STREAM_HEADER_BYTES),
+            _check_size("blob key", key, KEY_BYTES),
+        )
+
+    def open(self, sealed: bytes) -> tuple[bytes, bool]:
+        pull = nacl.bindings.crypto_secretstream_xchacha20poly1305_pull
+        try:
+            chunk, tag = pull(self._state, sealed, ctx(CTX_BLOB))
+        except nacl.exceptions.CryptoError as exc:
+            raise CryptoError("a blob chunk does not authenticate") from exc
+        if tag not in (_TAG_MESSAGE, _TAG_FINAL):
+            raise CryptoError(f"a blob chunk carries the unexpected tag {tag}")
+        return chunk, tag == _TAG_FINAL
+
+
 @dataclass(frozen=True, slots=True)
 class SigningKey:
     """An Ed25519 key pair: a device's or the server's."""
@@ -303,7 +352,7 @@ def sign_envelope(envelope: Mapping[str, Any], sign_key: SigningKey) -> str:
     return b64u_encode(sign_key.sign(CTX_ENVELOPE, envelope_signing_bytes(envelope)))
 
 
-def _verifiable(message: Callable[[], bytes]) -> bytes:
+def verifiable(message: Callable[[], bytes]) -> bytes:
     # A value with no canonical form was not signed by an honest signer: it cannot verify.
     try:
         return message()
@@ -315,7 +364,7 @@ def verify_envelope(envelope: Mapping[str, Any], sign_key: bytes) -> None:
     signature = envelope.get("signature")
     if not isinstance(signature, str):
         raise CryptoError("envelope has no signature")
-    message = _verifiable(lambda: envelope_signing_bytes(envelope))
+    message = verifiable(lambda: envelope_signing_bytes(envelope))
     verify(sign_key, CTX_ENVELOPE, message, b64u_decode(signature))
 
 
@@ -327,42 +376,5 @@ def sign_server_event(body: Mapping[str, Any], server_key: SigningKey) -> str:
 
 
 def verify_server_event(body: Mapping[str, Any], signature: str, server_public: bytes) -> None:
-    message = _verifiable(lambda: canonical_json(body))
+    message = verifiable(lambda: canonical_json(body))
     verify(server_public, CTX_SERVER_EVENT, message, b64u_decode(signature))
-
-
-# --- access-log checkpoints ------------------------------------------------------------------
-
-CHECKPOINT_FIELDS: Final = frozenset({"ins", "seq", "head", "at"})
-
-
-def checkpoint_signing_bytes(checkpoint: Mapping[str, Any]) -> bytes:
-    """What the server signs: the canonical JSON of exactly ``{ins, seq, head, at}``.
-
-    Anything else is refused rather than signed or verified, so that a checkpoint means the same
-    to every implementation: no extra member rides along, ``seq`` is a JSON integer (never a
-    boolean or a float) and the three others are strings.
-    """
-    if set(checkpoint) != CHECKPOINT_FIELDS:
-        raise CryptoError(f"a checkpoint has exactly the members {sorted(CHECKPOINT_FIELDS)}")
-    seq = checkpoint["seq"]
-    if (
-        not isinstance(seq, int)
-        or isinstance(seq, bool)
-        or not 0 <= seq <= canonical.MAX_SAFE_INTEGER
-    ):
-        raise CryptoError("a checkpoint's seq is an integer from 0 to 2^53-1")
-    if not all(isinstance(checkpoint[name], str) for name in ("ins", "head", "at")):
-        raise CryptoError("a checkpoint's ins, head and at are strings")
-    return canonical_json(dict(checkpoint))
-
-
-def sign_log_checkpoint(checkpoint: Mapping[str, Any], server_key: SigningKey) -> str:
-    return b64u_encode(server_key.sign(CTX_LOG_CHECKPOINT, checkpoint_signing_bytes(checkpoint)))
-
-
-def verify_log_checkpoint(
-    checkpoint: Mapping[str, Any], signature: str, server_public: bytes
-) -> None:
-    message = _verifiable(lambda: checkpoint_signing_bytes(checkpoint))
-    verify(server_public, CTX_LOG_CHECKPOINT, message, b64u_decode(signature))

@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 from messaging import crypto
 from messaging.auth import Caller
+from messaging.blobs import Blobs
 from messaging.directory import Directory, StoredDevice
 from messaging.directory_privacy import PatientPrivacy
 from messaging.errors import (
@@ -135,6 +136,7 @@ class Delivery:
         linker: DossierLinker,
         privacy: PatientPrivacy,
         limits: RateLimits,
+        blobs: Blobs,
     ) -> None:
         self._link = link
         self._records = records
@@ -144,6 +146,7 @@ class Delivery:
         self._linker = linker
         self._privacy = privacy
         self._limits = limits
+        self._blobs = blobs
 
     async def accept(
         self, caller: Caller, envelope: Envelope, raw: Mapping[str, Any]
@@ -164,6 +167,13 @@ class Delivery:
         await self._privacy.require_addressable(caller.principal, envelope.recipients)
         devices = await self._directory.reachable_devices(envelope.recipients)
         self._check_wraps(envelope, set(devices), set(sender_devices) - {caller.device})
+        if envelope.blobs:
+            # Before anything is queued, so that no device gets a message whose blobs it may
+            # not read yet. A send refused later leaves readers who hold no key to the blob.
+            readers = [device for device in envelope.keys if device != DOSSIER_KEY]
+            bind = self._blobs.bind(caller.principal, envelope.blobs, readers)
+            (bound,) = await self._link.run([bind], durable=True)
+            self._blobs.check_bound(bound, envelope.blobs)
 
         # Ed25519 signatures are deterministic: one signature is one signed content, so the
         # signature and the key wraps identify the envelope without re-serialising all of it.
@@ -242,6 +252,10 @@ class Delivery:
             return answer
         # The outcome of the attachment is part of the answer: a retry must find it stored.
         dossier = await self._linker.attach(caller.principal, raw, envelope.dossier)
+        if envelope.blobs and dossier.status == "attached" and dossier.document is not None:
+            await self._blobs.keep_with_document(
+                caller.principal, envelope.blobs, envelope.dossier.ins, dossier.document
+            )
         await self._link.run(
             [self._records.answer(caller.principal, envelope.id, dossier)], durable=True
         )

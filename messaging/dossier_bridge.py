@@ -17,12 +17,15 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from dossier_link.documents import DossierDocuments
 from dossier_link.linker import Linker
 from dossier_link.policy import Actor
+from dossier_link.store import DossierStore
 from messaging import crypto
+from messaging.auth import Caller
 from messaging.delivery import ServerEvents
 from messaging.directory import Directory
-from messaging.errors import NotFound
+from messaging.errors import Forbidden, NotFound
 from messaging.held_notices import HeldNotices
 from messaging.models import DossierHeader, DossierOutcome
 from messaging.timeutil import now
@@ -113,3 +116,25 @@ class MessageLinker:
     ) -> DossierOutcome:
         actor = await self._actors.actor(sender)
         return await self._linker.attach(actor, envelope, header, self._clock())
+
+
+class DossierBlobAccess:
+    """Blobs kept with a dossier document (``messaging.blobs.DossierReaders``): reading one is
+    reading the document, so the document's rules decide (RD) and the access log records it
+    (TR) like any read; a refusal is logged too, and answered as a blob that does not exist."""
+
+    def __init__(self, actors: DossierActors, documents: DossierDocuments, store: DossierStore):
+        self._actors = actors
+        self._documents = documents
+        self._store = store
+
+    async def may_read(self, caller: Caller, ins: str, document: str) -> bool:
+        actor = await self._actors.actor(caller.principal)
+        try:
+            await self._documents.read(actor, ins, document, now())
+        except (Forbidden, NotFound):
+            return False
+        return True
+
+    async def document_exists(self, ins: str, document: str) -> bool:
+        return await self._store.document(ins, document) is not None

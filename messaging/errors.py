@@ -284,3 +284,75 @@ class ReplicasUnavailable(LiaisonError):
     code = "replicas_unavailable"
     title = "Too few Redis replicas confirmed the write"
     retry_after = 1
+
+
+# --- blobs (docs/protocol.md, "Blobs") ---------------------------------------------------------
+
+
+class BlobNotFound(NotFound):
+    """Also the answer to whoever may not see the blob: its existence is not confirmed."""
+
+    code = "blob_not_found"
+    title = "No such blob, or not one the caller may see"
+
+
+class BlobTooLarge(PayloadTooLarge):
+    code = "blob_too_large"
+    title = "The declared size is larger than this server accepts for one blob"
+
+
+class UploadExceedsSize(PayloadTooLarge):
+    code = "upload_exceeds_size"
+    title = "The upload runs past the size declared for the blob"
+
+
+class StorageQuotaExceeded(LiaisonError):
+    """The uploader's blobs would hold more than its quota: space comes back as they expire."""
+
+    status = 429
+    code = "storage_quota_exceeded"
+    title = "The principal's blob storage quota is used up"
+    retry_after = 3600
+
+
+class OffsetMismatch(Conflict):
+    code = "offset_mismatch"
+    title = "The upload does not start where the server's copy ends"
+
+
+class UploadInterrupted(InvalidRequest):
+    """The client's body stopped before its end: what arrived is kept (``held``)."""
+
+    code = "upload_interrupted"
+    title = "The upload's body ended early"
+
+
+class UploadBusy(Conflict):
+    code = "upload_busy"
+    title = "Another request is writing this upload"
+
+
+class BlobAlreadyComplete(Conflict):
+    code = "blob_complete"
+    title = "The blob is complete: it can no longer be written"
+
+
+class BlobIncomplete(Conflict):
+    code = "blob_incomplete"
+    title = "The blob does not hold its declared size yet"
+
+
+class DigestMismatch(Conflict):
+    code = "digest_mismatch"
+    title = "The blob's bytes do not have the declared digest"
+
+
+class BlobUnavailable(Conflict):
+    code = "blob_unavailable"
+    title = "A blob the envelope names is not a complete blob of the sender's"
+
+
+class RangeNotSatisfiable(LiaisonError):
+    status = 416
+    code = "range_not_satisfiable"
+    title = "The requested range is outside the blob"

@@ -323,6 +323,11 @@ def _unique(values: list[str]) -> list[str]:
     return values
 
 
+MAX_BLOBS: Final = 20
+BLOB_ID_PATTERN: Final = r"^blb_[a-z2-7]{26}$"
+BlobId = Annotated[str, StringConstraints(strict=True, pattern=BLOB_ID_PATTERN)]
+
+
 class Envelope(WireModel):
     v: Version
     id: MessageId
@@ -335,6 +340,11 @@ class Envelope(WireModel):
     ]
     created_at: Timestamp
     dossier: DossierHeader | None = None
+    blobs: (
+        Annotated[list[BlobId], Field(min_length=1, max_length=MAX_BLOBS), AfterValidator(_unique)]
+        | None
+    ) = None
+    """Ids of the sender's complete blobs the content names: signed, so the binding is."""
     nonce: Nonce
     ciphertext: B64u
     keys: Annotated[dict[str, KeyWrap], Field(min_length=1, max_length=2000)]

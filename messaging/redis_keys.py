@@ -14,6 +14,9 @@ Redis Cluster is a configuration change (DESIGN §7):
 - ``{u:<principal>}:represents``: the secondary index of the representations a principal holds;
 - ``{r:<id>}``: which holder a representation id belongs to;
 - ``{a:<address>}``: the rate-limit budgets of one source address (unauthenticated calls).
+- ``{b:<id>}``: which principal uploaded a blob (its record, readers and the uploader's storage
+  total are under the uploader's ``{u:<principal>}``, so that binding blobs to a message and
+  counting them against the quota are one script on the sender's slot).
 
 No key holds a plaintext, a content key or a secret in clear: codes and tokens are stored as
 digests, payloads are the ciphertext envelope without key wraps.
@@ -33,6 +36,9 @@ DOSSIER_PURGES: Final = f"{PREFIX}dossiers:purge"
 """Sorted set of closed dossiers' INS by purge time (ms): the purge sweeps it (CR-6)."""
 REPRESENTATION_ENDS: Final = f"{PREFIX}representations:ends"
 """Sorted set of ``<ins>:<id>`` by the time a representation ends (ms): a sweep logs each end."""
+BLOB_EXPIRY: Final = f"{PREFIX}blobs:expiry"
+"""Sorted set of blob ids by the time (ms) the sweep should look at them again: an upload
+nobody bound, or a message's blob past its retention, is deleted then."""
 DIRECTORY_NAMES: Final = f"{PREFIX}directory:names"
 """Sorted set of ``<lower-case word>\\0<principal>`` for prefix search (a single-key index)."""
 DIRECTORY_LOOKALIKES: Final = f"{PREFIX}directory:lookalikes"
@@ -156,6 +162,25 @@ def representations(ins: str) -> str:
 def represents(principal_id: str) -> str:
     """Hash of representation id -> holder INS, for the representative ``principal_id``."""
     return _principal(principal_id, "represents")
+
+
+def blob(principal_id: str, blob_id: str) -> str:
+    """Hash: declared size, bytes held, state, digest, expiry, the writer holding the upload."""
+    return _principal(principal_id, f"blob:{blob_id}")
+
+
+def blob_readers(principal_id: str, blob_id: str) -> str:
+    """Set of the devices that received a message naming the blob."""
+    return _principal(principal_id, f"blob-readers:{blob_id}")
+
+
+def blob_usage(principal_id: str) -> str:
+    """Bytes of blob storage the principal holds (its quota counts them)."""
+    return _principal(principal_id, "blob-bytes")
+
+
+def blob_owner(blob_id: str) -> str:
+    return f"{PREFIX}{{b:{blob_id}}}:owner"
 
 
 def representation_holder(representation_id: str) -> str:

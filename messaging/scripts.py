@@ -56,6 +56,12 @@ class Scripts:
     revoke: AsyncScript
     retire: AsyncScript
     limit: AsyncScript
+    blob_create: AsyncScript
+    blob_write: AsyncScript
+    blob_complete: AsyncScript
+    blob_bind: AsyncScript
+    blob_delete: AsyncScript
+    blob_pin: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis | RedisCluster) -> Scripts:

@@ -126,6 +126,19 @@ class Settings(BaseSettings):
     dossier_deletion_delay_seconds: float = Field(default=90 * 86_400, gt=0)
     """CR-6: an explicit deletion request is honoured within this delay (3 months)."""
     purge_interval_seconds: float = Field(default=60.0, gt=0)
+    blob_dir: Path | None = None
+    """Where blob ciphertexts are kept; unset: ``data_dir/blobs``. Several processes share
+    blobs only when they share this directory (docs/scaling.md)."""
+    blob_max_bytes: int = Field(default=4 * 1024**3, ge=1)
+    """Largest ciphertext one blob may declare (413 ``blob_too_large`` above)."""
+    blob_quota_bytes: int = Field(default=20 * 1024**3, ge=0)
+    """Blob storage one principal may hold at once, unfinished uploads included (429
+    ``storage_quota_exceeded`` above)."""
+    blob_orphan_hours: float = Field(default=24.0, gt=0)
+    """An upload no accepted message names is deleted this long after it was opened."""
+    blob_upload_lease_seconds: float = Field(default=60.0, gt=0)
+    """How long a request writing an upload holds it; a writer gone (a server crash) frees it
+    after this."""
     embedded_appendfsync: Literal["always", "everysec", "no"] = "everysec"
     log_format: Literal["text", "json"] = "text"
     """``json``: one JSON object per line, for a log collector."""
@@ -173,6 +186,10 @@ class Settings(BaseSettings):
                 "LIAISON_REDIS_COMMAND_TIMEOUT_SECONDS"
             )
         return self
+
+    @property
+    def blob_root(self) -> Path:
+        return self.blob_dir if self.blob_dir is not None else self.data_dir / "blobs"
 
     @property
     def retention_ms(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from aiohttp.web import Application, Request
 
 from messaging import crypto, redis_keys
+from messaging.cli import main
 from messaging.client import MessageContent, build_envelope, open_content
 from messaging.models import DossierHeader
 from messaging.redis_link import RedisClient
@@ -176,3 +178,16 @@ def with_plaintext(
 def open_message(event: dict[str, Any], device: Device) -> MessageContent:
     """Verify the sender's signature is intact and decrypt, as a recipient would."""
     return open_content(event["envelope"], crypto.b64u_decode(event["key"]), device.keys.box)
+
+
+async def run_cli(argv: list[str]) -> int:
+    """``liaison ARGV`` in a thread (the CLI runs its own event loop while the test's serves the
+    app); the CLI's log handler, bound to the test's capture, is taken off afterwards, or a
+    later test's log records would be written to a closed stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        return await asyncio.to_thread(main, argv)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)

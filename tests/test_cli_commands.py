@@ -5,10 +5,8 @@ warnings, local checks before sending, and each problem code as one sentence."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import json
-import logging
 import pkgutil
 import stat
 from collections.abc import Awaitable, Callable, Iterator
@@ -34,7 +32,7 @@ from messaging.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.dossiers import create_dossier, eventually, patient
 from tests.processes import watching
-from tests.support import Device, World, new_rpps
+from tests.support import Device, World, new_rpps, run_cli
 
 Liaison = Callable[..., Awaitable[tuple[int, str, str]]]
 
@@ -47,14 +45,7 @@ def liaison(
     server = ["--server", str(client.make_url("")).rstrip("/")]
 
     async def run(*argv: str) -> tuple[int, str, str]:
-        root = logging.getLogger()
-        handlers, level = list(root.handlers), root.level
-        try:
-            # In a thread: the CLI runs its own event loop while this one serves the app.
-            code = await asyncio.to_thread(main, [*argv, *server])
-        finally:  # the CLI's log handler writes to this capture, gone after the test
-            root.handlers[:] = handlers
-            root.setLevel(level)
+        code = await run_cli([*argv, *server])
         out, err = capsys.readouterr()
         return code, out, err
 

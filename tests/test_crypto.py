@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from messaging import crypto
+from messaging import crypto, log_signing
 
 SIGN = crypto.SigningKey(bytes(range(32)))
 BOX = crypto.BoxKey(bytes(range(32, 64)))
@@ -93,12 +93,12 @@ def test_server_event_signature_known_answer() -> None:
 
 
 def test_log_checkpoint_signature_known_answer() -> None:
-    assert crypto.checkpoint_signing_bytes(CHECKPOINT) == (
+    assert log_signing.checkpoint_signing_bytes(CHECKPOINT) == (
         b'{"at":"2026-11-26T08:00:02.000Z","head":"' + b"5" * 64 + b'","ins":"146026322000196",'
         b'"seq":7}'
     )
-    assert crypto.sign_log_checkpoint(CHECKPOINT, SIGN) == CHECKPOINT_SIGNATURE
-    crypto.verify_log_checkpoint(CHECKPOINT, CHECKPOINT_SIGNATURE, SIGN.public)
+    assert log_signing.sign_log_checkpoint(CHECKPOINT, SIGN) == CHECKPOINT_SIGNATURE
+    log_signing.verify_log_checkpoint(CHECKPOINT, CHECKPOINT_SIGNATURE, SIGN.public)
 
 
 @pytest.mark.parametrize(
@@ -112,7 +112,7 @@ def test_log_checkpoint_signature_known_answer() -> None:
 )
 def test_tampering_with_a_checkpoint_breaks_its_signature(field: str, value: Any) -> None:
     with pytest.raises(crypto.CryptoError):
-        crypto.verify_log_checkpoint(
+        log_signing.verify_log_checkpoint(
             {**CHECKPOINT, field: value}, CHECKPOINT_SIGNATURE, SIGN.public
         )
 
@@ -131,9 +131,9 @@ def test_tampering_with_a_checkpoint_breaks_its_signature(field: str, value: Any
 )
 def test_a_malformed_checkpoint_is_neither_signed_nor_verified(checkpoint: Any) -> None:
     with pytest.raises(crypto.CryptoError):
-        crypto.sign_log_checkpoint(checkpoint, SIGN)
+        log_signing.sign_log_checkpoint(checkpoint, SIGN)
     with pytest.raises(crypto.CryptoError):
-        crypto.verify_log_checkpoint(checkpoint, CHECKPOINT_SIGNATURE, SIGN.public)
+        log_signing.verify_log_checkpoint(checkpoint, CHECKPOINT_SIGNATURE, SIGN.public)
 
 
 def test_a_checkpoint_signature_is_no_server_event_signature() -> None:
@@ -141,7 +141,7 @@ def test_a_checkpoint_signature_is_no_server_event_signature() -> None:
     checkpoint, and the reverse."""
     as_event = crypto.sign_server_event(CHECKPOINT, SIGN)
     with pytest.raises(crypto.CryptoError):
-        crypto.verify_log_checkpoint(CHECKPOINT, as_event, SIGN.public)
+        log_signing.verify_log_checkpoint(CHECKPOINT, as_event, SIGN.public)
     with pytest.raises(crypto.CryptoError):
         crypto.verify_server_event(CHECKPOINT, CHECKPOINT_SIGNATURE, SIGN.public)
 

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from dossier_link.access_log import entry_hash
 from dossier_link.log_models import LogCheckpoint
-from messaging import crypto, redis_keys
+from messaging import crypto, log_signing, redis_keys
 from messaging.cli import main
 from messaging.client import (
     CheckpointStore,
@@ -73,7 +73,7 @@ async def _access_log(world: World, reader: Device, ins: str) -> dict[str, Any]:
 
 def _assert_signed(checkpoint: dict[str, Any], server_key: bytes) -> None:
     body = {k: v for k, v in checkpoint.items() if k != "signature"}
-    crypto.verify_log_checkpoint(body, checkpoint["signature"], server_key)
+    log_signing.verify_log_checkpoint(body, checkpoint["signature"], server_key)
 
 
 async def _busy_dossier(world: World) -> tuple[Device, str, Device]:
@@ -244,7 +244,7 @@ async def test_verify_log_fails_naming_the_seq(
     assert kept.seq >= 8
     checkpoint = kept.model_dump()
     if attack == "forged":
-        checkpoint["signature"] = crypto.sign_log_checkpoint(
+        checkpoint["signature"] = log_signing.sign_log_checkpoint(
             kept.body(), crypto.SigningKey.generate()
         )
     elif attack == "other":
@@ -343,7 +343,9 @@ def test_verify_log_needs_the_server_key_to_check_a_kept_checkpoint(
 ) -> None:
     key = crypto.SigningKey.generate()
     body = {"ins": "146026322000196", "seq": 1, "head": "a" * 64, "at": "2026-01-01T00:00:00Z"}
-    cp = _write(tmp_path / "cp.json", {**body, "signature": crypto.sign_log_checkpoint(body, key)})
+    cp = _write(
+        tmp_path / "cp.json", {**body, "signature": log_signing.sign_log_checkpoint(body, key)}
+    )
     saved = _write(tmp_path / "log.json", [])
     command = ["verify-log", saved, "--checkpoint", cp, "--key-file", str(tmp_path / "k.json")]
     assert main(command) == 1
@@ -438,10 +440,10 @@ async def test_a_notification_checkpoint_that_does_not_verify_makes_the_event_in
     served = (await holder.dossiers.access_log(ins)).checkpoint
     server = load_or_create(settings).sign
     forged = served.body() | {"seq": served.seq + 5}
-    forged["signature"] = crypto.sign_log_checkpoint(forged, crypto.SigningKey.generate())
+    forged["signature"] = log_signing.sign_log_checkpoint(forged, crypto.SigningKey.generate())
     other = (await _access_log(world, other_holder, other_ins))["checkpoint"]
     fork = served.body() | {"head": "f" * 64}
-    fork["signature"] = crypto.sign_log_checkpoint(fork, server)
+    fork["signature"] = log_signing.sign_log_checkpoint(fork, server)
     for checkpoint in (forged, other, fork):
         await _notify(client, settings, holder_device, ins, checkpoint)
 
@@ -480,7 +482,7 @@ def _checkpoint(entries: list[dict[str, Any]], seq: int, ins: str = _INS) -> Log
         "head": entries[seq - 1]["hash"],
         "at": f"2026-01-0{seq}T00:00:00Z",
     }
-    return LogCheckpoint(**body, signature=crypto.sign_log_checkpoint(body, _KEY))
+    return LogCheckpoint(**body, signature=log_signing.sign_log_checkpoint(body, _KEY))
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import mimetypes
 import os
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from pydantic import ValidationError
 
 from messaging import client, models
 from messaging.cli import _common as common
-from messaging.cli import sentences
+from messaging.cli import attachments, sentences
 
 # --- output -----------------------------------------------------------------------------------
 
@@ -30,6 +29,10 @@ def _describe(item: client.StreamItem) -> str:
         rows += [
             ("attached", f"{a.name} ({a.media_type}, {len(a.data)} bytes)")
             for a in item.attachments
+        ]
+        rows += [
+            ("attached", f"{b.name} ({b.media_type}, {b.blob.size} bytes, to download)")
+            for b in item.blobs
         ]
         return f"{common.fields(rows)}\n\n{common.block(item.body)}\n"
     if isinstance(item, client.UnreadableMessage):
@@ -134,12 +137,6 @@ def _enroll(args: argparse.Namespace) -> int:
     return 0
 
 
-def _attachment(path: str) -> client.Attachment:
-    source = Path(path)
-    media_type = mimetypes.guess_type(source.name)[0] or "application/octet-stream"
-    return client.Attachment(source.name, media_type, source.read_bytes())
-
-
 def _dossier_header(args: argparse.Namespace) -> models.DossierHeader | None:
     given = [args.dossier_ins, args.dossier_type, args.dossier_title]
     if not any(given):
@@ -167,7 +164,6 @@ def _send(args: argparse.Namespace) -> int:
     for recipient in args.to:
         common.checked_principal(recipient)
     dossier = _dossier_header(args)
-    attachments = [_attachment(path) for path in args.attach]
     device = common.device(args)
 
     async def send() -> client.SendResult:
@@ -176,9 +172,10 @@ def _send(args: argparse.Namespace) -> int:
                 args.to,
                 args.subject,
                 body,
-                attachments,
                 in_reply_to=args.in_reply_to,
                 dossier=dossier,
+                files=[Path(path) for path in args.attach],
+                progress=attachments.upload_progress,
             )
 
     result = asyncio.run(send())
@@ -209,7 +206,7 @@ def _inbox(args: argparse.Namespace) -> int:
             ]
             # Shown and saved before acked: a crash in between shows an event twice, never
             # loses one.
-            _show_fetched(args, fetched, ack_invalid)
+            await _show_fetched(args, device, fetched, ack_invalid)
             if to_ack and not args.no_ack:
                 await device.ack(to_ack)
             return fetched
@@ -218,8 +215,13 @@ def _inbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show_fetched(args: argparse.Namespace, fetched: client.FetchResult, ack_invalid: bool) -> None:
-    received = [(event, *_received(args, event)) for event in fetched.events]
+async def _show_fetched(
+    args: argparse.Namespace,
+    device: client.LiaisonClient,
+    fetched: client.FetchResult,
+    ack_invalid: bool,
+) -> None:
+    received = [(event, *await _received(args, device, event)) for event in fetched.events]
     if args.json:
         common.print_json(
             {"events": [document for _, document, _ in received], "next": fetched.next}
@@ -234,16 +236,20 @@ def _show_fetched(args: argparse.Namespace, fetched: client.FetchResult, ack_inv
         print("\n".join(shown) if shown else "no new events", flush=True)
 
 
-def _received(
-    args: argparse.Namespace, item: client.StreamItem
+async def _received(
+    args: argparse.Namespace, device: client.LiaisonClient, item: client.StreamItem
 ) -> tuple[dict[str, Any], list[Path]]:
     """``item`` as JSON and the paths of its attachments, first written to
-    ``--save-attachments`` (listed under ``saved`` in the JSON)."""
+    ``--save-attachments`` (listed under ``saved`` in the JSON); blobs are downloaded and
+    checked first."""
     document = item.as_dict()
     saved: list[Path] = []
-    if args.save_attachments and isinstance(item, client.ReceivedMessage) and item.attachments:
-        saved = common.save_attachments(item.attachments, args.save_attachments)
-        document["saved"] = [str(path) for path in saved]
+    if args.save_attachments and isinstance(item, client.ReceivedMessage):
+        if item.attachments:
+            saved = common.save_attachments(item.attachments, args.save_attachments)
+        saved += await attachments.download(device, item.blobs, args.save_attachments)
+        if saved:
+            document["saved"] = [str(path) for path in saved]
     return document, saved
 
 
@@ -257,7 +263,7 @@ def _watch(args: argparse.Namespace) -> int:
     async def watch() -> None:
         async with device:
             async for item in device.stream():
-                document, saved = _received(args, item)
+                document, saved = await _received(args, device, item)
                 if args.json:
                     common.print_json(document)
                 elif not isinstance(item, client.InvalidEvent):
@@ -305,7 +311,13 @@ def register(commands: common.Subcommands) -> common.Subcommands:
     body = send.add_mutually_exclusive_group(required=True)
     body.add_argument("--body")
     body.add_argument("--body-file", metavar="FILE", help="read the body from FILE ('-': stdin)")
-    send.add_argument("--attach", action="append", default=[], metavar="FILE")
+    send.add_argument(
+        "--attach",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="attach FILE; one over 256 KiB is uploaded as an end-to-end encrypted blob",
+    )
     send.add_argument("--in-reply-to", metavar="MESSAGE_ID")
     send.add_argument("--dossier-ins", metavar="INS", help="attach to this patient's dossier")
     send.add_argument("--dossier-type", metavar="TYPE", help="document type")
@@ -333,6 +345,6 @@ def register(commands: common.Subcommands) -> common.Subcommands:
             "--save-attachments",
             metavar="DIR",
             help="write each message's attachments into DIR before it is acknowledged (never"
-            " over an existing file)",
+            " over an existing file; large ones downloaded and checked first)",
         )
     return admin_commands

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar, get_args
 
 from dossier_link.consent import ConsentGiver
@@ -17,6 +18,7 @@ from dossier_link.models import DocumentSummary, DossierSummary
 from dossier_link.policy import GrantBasis, GrantLevel, Protection
 from messaging import client
 from messaging.cli import _common as common
+from messaging.cli import attachments
 from messaging.cli.verify_log import checkpoint_line, verdict_line
 
 T = TypeVar("T")
@@ -208,12 +210,21 @@ def _documents(args: argparse.Namespace) -> int:
 
 
 def _read(args: argparse.Namespace) -> int:
-    read = _call(args, lambda d: d.read_document(args.ins, args.document))
-    saved = (
-        common.save_attachments(read.content.attachments, args.save_attachments)
-        if args.save_attachments
-        else []
-    )
+    device = common.device(args)
+    args.ins = _holder(args, device.identity.principal)
+
+    async def run() -> tuple[client.DossierDocument, list[Path]]:
+        async with device:
+            read = await device.dossiers.read_document(args.ins, args.document)
+            if not args.save_attachments:
+                return read, []
+            content = read.content
+            saved = common.save_attachments(content.attachments, args.save_attachments)
+            return read, saved + await attachments.download(
+                device, content.blobs, args.save_attachments
+            )
+
+    read, saved = asyncio.run(run())
     if args.json:
         common.print_json({**read.as_dict(), "saved": [str(path) for path in saved]})
     else:
@@ -329,7 +340,11 @@ def register(commands: common.Subcommands, admin_commands: common.Subcommands) -
 
     add("documents", "list the documents you may read", _documents)
     read = add("read", "read, verify and decrypt a document", _read, document=True)
-    read.add_argument("--save-attachments", metavar="DIR", help="write attachments into DIR")
+    read.add_argument(
+        "--save-attachments",
+        metavar="DIR",
+        help="write attachments into DIR (large ones downloaded and checked first)",
+    )
     add("mask", "mask a document", _patch, document=True).add_argument(
         "--unmask", action="store_true", help="unmask it"
     )

@@ -249,7 +249,36 @@ _CLIENT: Final = {
     ),
 }
 
-SENTENCES: Final[dict[str, str]] = {**_REQUEST, **_ACCESS, **_DOSSIER, **_CLIENT}
+_BLOBS: Final = {
+    "blob_not_found": (
+        "No such attachment, or not one you may read (only the devices the message reached);"
+        " it may also have expired."
+    ),
+    "blob_too_large": "The file is larger than this server accepts for one attachment.",
+    "upload_exceeds_size": "The upload ran past the size it declared; send the file again.",
+    "storage_quota_exceeded": (
+        "Your attachments use up your storage quota; space comes back as they expire (the"
+        " server says when to retry)."
+    ),
+    "offset_mismatch": "The upload resumed at the wrong place; send again (the SDK resumes).",
+    "upload_busy": "Another request is writing this upload; wait a moment and retry.",
+    "upload_interrupted": "The upload was cut off; send again (the SDK resumes where it stopped).",
+    "blob_complete": "This attachment is complete already; nothing more to upload.",
+    "blob_incomplete": "This attachment is not fully uploaded yet; finish the upload first.",
+    "digest_mismatch": "The uploaded bytes are not the file's; send the file again.",
+    "blob_unavailable": (
+        "The message names an attachment that is not a complete upload of yours (expired?);"
+        " send the file again."
+    ),
+    "range_not_satisfiable": "The download asked for bytes past the attachment's end.",
+    "blob_refused": (
+        "The downloaded attachment is not the one the sender named (tampered, cut short or"
+        " swapped); nothing was written."
+    ),
+    "blob_lost": "The server lost part of the upload; send the file again.",
+}
+
+SENTENCES: Final[dict[str, str]] = {**_REQUEST, **_ACCESS, **_DOSSIER, **_CLIENT, **_BLOBS}
 
 
 def explain(code: str, detail: str) -> list[str]:

@@ -30,13 +30,17 @@ Modules: ``errors`` (the ``SdkError`` tree), ``identity`` (device keys and key f
 ``content`` (plaintext and envelopes), ``events`` (results), ``http`` (requests and problem
 documents), ``admin`` (operator calls, enrollment), ``session`` (login, verified directory),
 ``receiving`` (fetch, ack, event checks), ``device`` (``LiaisonClient``), ``dossiers``,
-``log_check`` (an access log against checkpoints), ``checkpoints`` (the checkpoints kept).
+``log_check`` (an access log against checkpoints), ``checkpoints`` (the checkpoints kept),
+``blobs`` (large attachments: sealed, uploaded and downloaded in constant memory, resumed).
 """
 
 from messaging.client.admin import AdminClient, enroll
+from messaging.client.blobs import BLOB_THRESHOLD, BlobTransfers
 from messaging.client.checkpoints import CheckpointStore
 from messaging.client.content import (
     Attachment,
+    BlobAttachment,
+    BlobReference,
     MessageContent,
     build_envelope,
     open_content,
@@ -80,6 +84,7 @@ from messaging.models import CLOSE_AUTH_FAILED, CLOSE_DISPLACED, DOSSIER_KEY
 
 __all__ = [
     "ACK_BATCH",
+    "BLOB_THRESHOLD",
     "CLOSE_AUTH_FAILED",
     "CLOSE_DISPLACED",
     "DIRECTORY_TTL",
@@ -90,6 +95,9 @@ __all__ = [
     "ApiError",
     "Attachment",
     "BacklogDrained",
+    "BlobAttachment",
+    "BlobReference",
+    "BlobTransfers",
     "CheckpointStore",
     "DeviceIdentity",
     "DossierClient",

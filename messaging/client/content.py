@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from messaging import canonical, crypto, models
 from messaging.client.errors import SdkError, UnreadableContent, validation_detail
@@ -22,14 +22,57 @@ class Attachment(NamedTuple):
     data: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class BlobReference:
+    """What the encrypted plaintext says of a blob: enough to fetch, check and open it."""
+
+    id: str
+    size: int
+    digest: bytes
+    key: bytes
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "size": self.size,
+            "digest": crypto.b64u_encode(self.digest),
+            "key": crypto.b64u_encode(self.key),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BlobAttachment:
+    """A file sent as a blob (``messaging.client.blobs``): downloaded on demand."""
+
+    name: str
+    media_type: str
+    blob: BlobReference
+
+
 # Reading only: recipients ignore the members they do not know, so that a later version can add
 # some (DESIGN §5). The SDK itself writes the known members only (``MessageContent.plaintext``).
+class _BlobWire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    id: models.BlobId
+    size: int = Field(ge=0)
+    digest: models.Key32
+    key: models.Key32
+
+
 class _AttachmentWire(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     name: str
     media_type: str
-    data: models.B64u
+    data: models.B64u | None = None
+    blob: _BlobWire | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> _AttachmentWire:
+        if (self.data is None) == (self.blob is None):
+            raise ValueError("an attachment holds either data or a blob")
+        return self
 
 
 class _ContentWire(BaseModel):
@@ -52,13 +95,18 @@ class MessageContent:
     extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
     """Members of a received plaintext that this version does not know: kept for the caller
     to look at, never interpreted, and never sent (``plaintext`` writes the known ones)."""
+    blobs: tuple[BlobAttachment, ...] = ()
+    """Attachments sent as blobs, after the inline ones in the plaintext."""
 
     def plaintext(self) -> dict[str, Any]:
         """The plaintext as the SDK encrypts it: the known members only."""
+        blobs = [
+            {"name": b.name, "media_type": b.media_type, "blob": b.blob.wire()} for b in self.blobs
+        ]
         document: dict[str, Any] = {
             "subject": self.subject,
             "body": self.body,
-            "attachments": attachments_wire(self.attachments),
+            "attachments": attachments_wire(self.attachments) + blobs,
         }
         if self.in_reply_to is not None:
             document["in_reply_to"] = self.in_reply_to
@@ -69,10 +117,26 @@ class MessageContent:
         """A decrypted plaintext read leniently: unknown members are kept in ``extra``."""
         wire = _ContentWire.model_validate(plaintext)
         attachments = tuple(
-            Attachment(a.name, a.media_type, crypto.b64u_decode(a.data)) for a in wire.attachments
+            Attachment(a.name, a.media_type, crypto.b64u_decode(a.data))
+            for a in wire.attachments
+            if a.data is not None
+        )
+        blobs = tuple(
+            BlobAttachment(
+                a.name,
+                a.media_type,
+                BlobReference(
+                    a.blob.id,
+                    a.blob.size,
+                    crypto.b64u_decode(a.blob.digest),
+                    crypto.b64u_decode(a.blob.key),
+                ),
+            )
+            for a in wire.attachments
+            if a.blob is not None
         )
         extra = dict(wire.model_extra or {})
-        return cls(wire.subject, wire.body, attachments, wire.in_reply_to, extra)
+        return cls(wire.subject, wire.body, attachments, wire.in_reply_to, extra, blobs)
 
 
 def attachments_wire(attachments: Sequence[Attachment]) -> list[dict[str, str]]:
@@ -92,6 +156,7 @@ class SignedEnvelope(models.WireModel):
     recipients: list[models.PrincipalId] = Field(min_length=1, max_length=100)
     created_at: models.Timestamp
     dossier: models.DossierHeader | None = None
+    blobs: list[models.BlobId] | None = None
     nonce: models.Nonce
     ciphertext: models.B64u
     signature: models.Signature
@@ -132,6 +197,8 @@ def build_envelope(
         "nonce": crypto.b64u_encode(sealed.nonce),
         "ciphertext": crypto.b64u_encode(sealed.ciphertext),
     }
+    if content.blobs:  # signed: the server binds exactly these to the message
+        envelope["blobs"] = [b.blob.id for b in content.blobs]
     keys = {d: _sealed(content_key, box_key, f"device {d}") for d, box_key in box_keys.items()}
     if dossier_key is not None:
         keys[models.DOSSIER_KEY] = _sealed(content_key, dossier_key, "the dossier store")

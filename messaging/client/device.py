@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 import secrets
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from messaging import canonical, crypto, models
-from messaging.client.content import Attachment, MessageContent, build_envelope
+from messaging.client.blobs import BLOB_THRESHOLD, BlobTransfers, Progress
+from messaging.client.content import (
+    Attachment,
+    BlobAttachment,
+    MessageContent,
+    build_envelope,
+)
 from messaging.client.dossiers import DossierClient
 from messaging.client.errors import (
     ApiError,
@@ -40,6 +48,11 @@ class LiaisonClient(Receiver):
     def dossiers(self) -> DossierClient:
         """The dossier (DMP) calls, made as this device."""
         return DossierClient(self)
+
+    @cached_property
+    def blobs(self) -> BlobTransfers:
+        """Blob uploads and downloads (large attachments), made as this device."""
+        return BlobTransfers(self)
 
     # devices
 
@@ -70,22 +83,35 @@ class LiaisonClient(Receiver):
         dossier: models.DossierHeader | None = None,
         copy_to_own_devices: bool = True,
         message_id: str | None = None,
+        files: Sequence[Path] = (),
+        progress: Callable[[Path], Progress | None] | None = None,
     ) -> SendResult:
         """Encrypt and send one message; retried once, same id, if the devices were stale.
 
         ``dossier`` also files it in that patient's dossier: its INS is checked here first (a
         wrong key is ``SdkError("invalid_ins")``, nothing sent), and ``SendResult.dossier`` says
         whether the server attached it (``status``) or refused the link (``code``); the message
-        is delivered either way."""
+        is delivered either way.
+
+        Each of ``files`` rides in the envelope up to ``BLOB_THRESHOLD`` bytes and is uploaded
+        as a blob above it (``progress(path)`` may give a callback for that upload)."""
         if dossier is not None:
             try:
                 validate_ins(dossier.ins)
             except InvalidIns as exc:
                 raise SdkError("invalid_ins", f"{dossier.ins}: {exc}") from exc
         targets = list(dict.fromkeys(recipients))
-        content = MessageContent(
-            subject, body, tuple(Attachment(*a) for a in attachments), in_reply_to
-        )
+        inline = [Attachment(*a) for a in attachments]
+        blobs: list[BlobAttachment] = []
+        for path in files:
+            media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            if (await asyncio.to_thread(path.stat)).st_size <= BLOB_THRESHOLD:
+                data = await asyncio.to_thread(path.read_bytes)
+                inline.append(Attachment(path.name, media_type, data))
+            else:
+                report = None if progress is None else progress(path)
+                blobs.append(await self.blobs.upload(path, media_type, report))
+        content = MessageContent(subject, body, tuple(inline), in_reply_to, blobs=tuple(blobs))
         message_id = message_id or str(uuid.uuid4())
         created_at = rfc3339(now_ms())
         dossier_key = None

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from messaging import models
-from messaging.client.content import Attachment, attachments_wire
+from messaging.client.content import Attachment, BlobAttachment, attachments_wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +66,23 @@ class ReceivedMessage(_Delivered):
     in_reply_to: str | None
     extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
     """Plaintext members this version does not know (``MessageContent.extra``)."""
+    blobs: tuple[BlobAttachment, ...] = ()
+    """Attachments sent as blobs: ``LiaisonClient.blobs.download`` fetches and checks one."""
 
     def as_dict(self) -> dict[str, Any]:
-        """The message as a JSON document (attachments in base64url)."""
+        """The message as a JSON document (inline attachments in base64url; blobs
+        named, without their key)."""
+        # A blob's key and digest stay out: this is what a caller prints or logs.
+        blobs = [
+            {"name": b.name, "media_type": b.media_type, "blob": b.blob.id, "size": b.blob.size}
+            for b in self.blobs
+        ]
         return {
             **self._envelope_dict("message"),
             "subject": self.subject,
             "body": self.body,
             "attachments": attachments_wire(self.attachments),
+            "blobs": blobs,
             "in_reply_to": self.in_reply_to,
             "extra": dict(self.extra),
         }

@@ -59,7 +59,7 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-async def _api_error(response: aiohttp.ClientResponse) -> ApiError:
+async def api_error(response: aiohttp.ClientResponse) -> ApiError:
     problem: Any = None
     with contextlib.suppress(canonical.EncodingError, aiohttp.ClientError):
         problem = canonical.loads(await response.read())
@@ -167,7 +167,7 @@ class HttpClient:
                 method, url, data=data, params=params, headers=headers
             ) as response:
                 if response.status >= 400:
-                    raise await _api_error(response)
+                    raise await api_error(response)
                 if response.status == 204:
                     return None
                 answer = await response.read()

@@ -174,13 +174,20 @@ class Receiver(DeviceSession):
             # recognised when delivered again), shown with what it failed on.
             delivered = self._delivered(event, envelope, seen_key)
             return UnreadableMessage(*delivered, code=exc.code, detail=exc.detail)
+        delivered = self._delivered(event, envelope, seen_key)
+        unbound = {b.blob.id for b in content.blobs} - set(envelope.blobs or ())
+        if unbound:
+            # The server let this message's devices read only the blobs its envelope names.
+            detail = f"the content names blobs the envelope does not: {sorted(unbound)}"
+            return UnreadableMessage(*delivered, code="malformed_content", detail=detail)
         return ReceivedMessage(
-            *self._delivered(event, envelope, seen_key),
+            *delivered,
             subject=content.subject,
             body=content.body,
             attachments=content.attachments,
             in_reply_to=content.in_reply_to,
             extra=content.extra,
+            blobs=content.blobs,
         )
 
     def _delivered(

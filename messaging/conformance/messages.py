@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from messaging import crypto
+from messaging import crypto, log_signing
 from messaging.canonical import canonical_json
 from messaging.conformance.cases import REPLY_TO
 from messaging.models import DOSSIER_KEY
@@ -217,6 +217,6 @@ def signature_cases() -> list[dict[str, Any]]:
             "an access-log checkpoint {ins, seq, head, at}",
             crypto.CTX_LOG_CHECKPOINT,
             CHECKPOINT,
-            crypto.sign_log_checkpoint(CHECKPOINT, SERVER_SIGN),
+            log_signing.sign_log_checkpoint(CHECKPOINT, SERVER_SIGN),
         ),
     ]

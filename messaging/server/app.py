@@ -18,6 +18,8 @@ from dossier_link.service import DossierService
 from dossier_link.store import DossierStore
 from messaging import crypto, redis_link
 from messaging.auth import Authenticator
+from messaging.blob_store import FileBlobStore
+from messaging.blobs import BlobLimits, Blobs
 from messaging.delivery import Delivery, ServerEvents
 from messaging.devices import Devices
 from messaging.directory import Directory
@@ -27,6 +29,7 @@ from messaging.dossier_bridge import (
     DirectoryDeviceKeys,
     DirectoryIdentities,
     DossierActors,
+    DossierBlobAccess,
     MessageLinker,
 )
 from messaging.held_notices import HeldNotices
@@ -39,6 +42,7 @@ from messaging.scripts import Scripts
 from messaging.server import openapi, ops, stream, webapp
 from messaging.server.appkeys import (
     AUTH,
+    BLOBS,
     DELIVERY,
     DEVICES,
     DIRECTORY,
@@ -90,13 +94,25 @@ def _dossier_settings(settings: Settings) -> DossierSettings:
     )
 
 
-async def _purge_after(dossiers: DossierService, interval: float) -> None:
+async def _purge_after(dossiers: DossierService, blobs: Blobs, interval: float) -> None:
     """CR-6: purge closed dossiers past their retention, and log the representations that
-    reached their end (DESIGN §4). Every process may run it: the purge of one dossier is one
-    versioned script, so two processes never purge twice."""
+    reached their end (DESIGN §4); delete the blobs due. Every process may run it: the purge of
+    one dossier is one versioned script, so two processes never purge twice, and deleting a
+    blob twice finds nothing the second time."""
     await asyncio.sleep(interval)
     await dossiers.representations.log_due_ends(now())
     await dossiers.purge_due(now())
+    await blobs.sweep()
+
+
+def _blob_limits(settings: Settings) -> BlobLimits:
+    return BlobLimits(
+        max_bytes=settings.blob_max_bytes,
+        quota_bytes=settings.blob_quota_bytes,
+        orphan_ms=int(settings.blob_orphan_hours * 3_600_000),
+        lease_ms=int(settings.blob_upload_lease_seconds * 1000),
+        retention_ms=settings.retention_ms,
+    )
 
 
 def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.Application:
@@ -179,6 +195,14 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
             window_ms=settings.idempotency_window_ms,
             payload_retention_ms=settings.retention_ms,
         )
+        blobs = Blobs(
+            link,
+            scripts,
+            FileBlobStore(settings.blob_root),
+            _blob_limits(settings),
+            DossierBlobAccess(actors, dossiers.documents, dossiers.store),
+        )
+        app[BLOBS] = blobs
         app[DELIVERY] = Delivery(
             link,
             records,
@@ -188,13 +212,14 @@ def create_app(settings: Settings, secrets: ServerSecrets | None = None) -> web.
             MessageLinker(actors, dossiers.linker),
             privacy,
             limits,
+            blobs,
         )
         await hub.start()
         refresher = asyncio.create_task(ops.refresh_metrics_forever(app), name="liaison-metrics")
         purger = asyncio.create_task(
             keep_running(
                 "dossier purge",
-                functools.partial(_purge_after, dossiers, settings.purge_interval_seconds),
+                functools.partial(_purge_after, dossiers, blobs, settings.purge_interval_seconds),
                 Backoff(PURGE_RETRY_FIRST, PURGE_RETRY_CAP),
                 log,
             ),

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from dossier_link.service import DossierService
 from messaging.auth import Authenticator
+from messaging.blobs import Blobs
 from messaging.delivery import Delivery
 from messaging.devices import Devices
 from messaging.directory import Directory
@@ -33,3 +34,4 @@ WAKE_HUB = web.AppKey("wake_hub", WakeHub)
 DOSSIERS = web.AppKey("dossiers", DossierService)
 DOSSIER_ACTORS = web.AppKey("dossier_actors", DossierActors)
 METRICS = web.AppKey("metrics", Metrics)
+BLOBS = web.AppKey("blobs", Blobs)

@@ -38,6 +38,7 @@ TAGS: Final = {
     "messages": "Sending envelopes, fetching and acknowledging events",
     "stream": "The WebSocket stream of events",
     "dossiers": "The patient's shared record: consent, rights, documents, access log",
+    "blobs": "Large attachments: resumable uploads of ciphertext, downloads with Range",
     "ops": "Liveness, readiness, Prometheus metrics",
     "openapi": "This document",
     "webapp": "The browser client's files",
@@ -59,6 +60,7 @@ _PATH_PARAMETERS: Final[dict[str, tuple[dict[str, Any], str]]] = {
     "id": (_FREE_ID, "A representation id as issued (rep_...); unknown ids get 404"),
     "emergency": (_FREE_ID, "An emergency access id as issued (em_...); unknown ids get 404"),
     "document": (_FREE_ID, "A document id as listed (doc_...); unknown ids get 404"),
+    "blob": (TypeAdapter(models.BlobId).json_schema(), "A blob id as issued (blb_...)"),
     "path": (
         {"type": "string"},
         "index.html, app.css, icon.svg, src/<module>.js or vendor/<libsodium file>",

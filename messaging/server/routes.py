@@ -5,8 +5,8 @@ from __future__ import annotations
 from dossier_link import log_models
 from dossier_link import models as dossier_models
 from dossier_link.errors import DossierBusy, DossierExists, DossierNotFound, DossierRefused
-from messaging import errors, models, representations
-from messaging.server import admin, devices, directory, dossiers, messages, ops, stream
+from messaging import blob_models, errors, models, representations
+from messaging.server import admin, blobs, devices, directory, dossiers, messages, ops, stream
 from messaging.server.route import Route
 
 _DOSSIER_REFUSALS = (DossierRefused, DossierNotFound, errors.NotFound, DossierBusy)
@@ -24,6 +24,7 @@ _SEND_REFUSALS = (
     errors.SenderShareExceeded,
     errors.ReplicasUnavailable,
     DossierBusy,
+    errors.BlobUnavailable,
 )
 
 ROUTES: tuple[Route, ...] = (
@@ -226,6 +227,68 @@ ROUTES: tuple[Route, ...] = (
         "WebSocket stream of events (frames and close codes in x-websocket)",
         status=101,
         problems=(errors.InvalidRequest,),
+    ),
+    Route(
+        "POST",
+        "/v1/blobs",
+        blobs.create,
+        "Open an upload of a declared size",
+        body=blob_models.CreateBlobRequest,
+        response=blob_models.BlobStatus,
+        status=201,
+        problems=(errors.BlobTooLarge, errors.StorageQuotaExceeded),
+    ),
+    Route(
+        "GET",
+        "/v1/blobs/{blob}",
+        blobs.status,
+        "A blob's size, the bytes held (where to resume) and its state",
+        response=blob_models.BlobStatus,
+        problems=(errors.BlobNotFound, DossierBusy),
+    ),
+    Route(
+        "PATCH",
+        "/v1/blobs/{blob}",
+        blobs.upload,
+        "Append ciphertext at the Upload-Offset header (application/octet-stream)",
+        response=blob_models.BlobStatus,
+        problems=(
+            errors.BlobNotFound,
+            errors.InvalidRequest,
+            errors.UnsupportedMediaType,
+            errors.UploadExceedsSize,
+            errors.UploadInterrupted,
+            errors.OffsetMismatch,
+            errors.UploadBusy,
+            errors.BlobAlreadyComplete,
+        ),
+    ),
+    Route(
+        "POST",
+        "/v1/blobs/{blob}/complete",
+        blobs.complete,
+        "Complete an upload, checking its digest",
+        body=blob_models.CompleteBlobRequest,
+        response=blob_models.BlobStatus,
+        problems=(
+            errors.BlobNotFound,
+            errors.BlobIncomplete,
+            errors.UploadBusy,
+            errors.DigestMismatch,
+        ),
+    ),
+    Route(
+        "GET",
+        "/v1/blobs/{blob}/content",
+        blobs.download,
+        "The blob's ciphertext (HTTP Range supported: 206)",
+        problems=(
+            errors.BlobNotFound,
+            errors.BlobIncomplete,
+            errors.RangeNotSatisfiable,
+            DossierBusy,
+        ),
+        produces=("application/octet-stream",),
     ),
     Route(
         "POST",

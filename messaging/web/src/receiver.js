@@ -20,8 +20,11 @@ import {
 import { VerificationError } from "./session.js";
 
 const ENVELOPE_FIELDS = new Set([
-  "v", "id", "sender", "sender_device", "recipients", "created_at", "dossier", "nonce", "ciphertext", "signature",
+  "v", "id", "sender", "sender_device", "recipients", "created_at", "dossier", "blobs", "nonce", "ciphertext",
+  "signature",
 ]);
+const BLOB_ID_PATTERN = /^blb_[a-z2-7]{26}$/;
+const MAX_BLOBS = 20;
 const DOSSIER_FIELDS = new Set(["ins", "type", "title", "masked", "hidden_from_holder", "invisible_to_legal_representatives"]);
 const DOSSIER_FLAGS = ["masked", "hidden_from_holder", "invisible_to_legal_representatives"];
 
@@ -90,6 +93,12 @@ function checkEnvelope(envelope) {
         throw malformed(`dossier.${flag} is malformed`);
       }
     }
+  }
+  const { blobs } = envelope;
+  if (blobs !== undefined) {
+    // The blob ids the sender declared (signed): this client names blobs without fetching them.
+    if (!Array.isArray(blobs) || blobs.length < 1 || blobs.length > MAX_BLOBS) throw malformed("blobs are malformed");
+    blobs.forEach((b) => text(b, BLOB_ID_PATTERN, "blob id"));
   }
   return {
     nonce: b64u(envelope.nonce, NONCE_BYTES, "nonce"),
