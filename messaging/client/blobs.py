@@ -66,6 +66,8 @@ class BlobTransfers:
     async def upload(
         self, path: Path, media_type: str, progress: Progress | None = None
     ) -> BlobAttachment:
+        """Seal ``path`` under a fresh key, upload it in pieces (each resumed after a cut from
+        what the server holds) and complete it: the attachment to name in a message."""
         size = (await asyncio.to_thread(path.stat)).st_size
         key = crypto.random_bytes(crypto.KEY_BYTES)
         total = sealed_size(size)
@@ -87,6 +89,7 @@ class BlobTransfers:
         )
 
     async def status(self, blob_id: str) -> BlobStatus:
+        """The server's view of a blob: its size, the bytes held, whether it is complete."""
         return parse(
             BlobStatus, await self._session._authed("GET", url_path("v1", "blobs", blob_id))
         )

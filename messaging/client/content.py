@@ -32,6 +32,7 @@ class BlobReference:
     key: bytes
 
     def wire(self) -> dict[str, Any]:
+        """As the plaintext carries it: ``{id, size, digest, key}``, binary values in b64u."""
         return {
             "id": self.id,
             "size": self.size,
