@@ -35,6 +35,7 @@ PRINCIPAL_PATTERN = rf"^(rpps:{RPPS_PATTERN}|org:{_SLUG}|app:{_SLUG}|patient:{IN
 PROFESSIONAL_PATTERN = rf"^rpps:{RPPS_PATTERN}$"
 DEVICE_PATTERN = r"^dev_[a-z2-7]{26}$"
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+BLOB_ID_PATTERN = r"^blb_[a-z2-7]{26}$"
 TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z$"
 BIRTH_DATE_PATTERN = r"^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$"
 """``YYYY-MM-DD``, or ``YYYY-MM`` / ``YYYY`` when the identity does not know the rest."""
@@ -59,6 +60,7 @@ PrincipalId = Annotated[str, StringConstraints(strict=True, pattern=PRINCIPAL_PA
 ProfessionalId = Annotated[str, StringConstraints(strict=True, pattern=PROFESSIONAL_PATTERN)]
 DeviceId = Annotated[str, StringConstraints(strict=True, pattern=DEVICE_PATTERN)]
 MessageId = Annotated[str, StringConstraints(strict=True, pattern=UUID_PATTERN)]
+BlobId = Annotated[str, StringConstraints(strict=True, pattern=BLOB_ID_PATTERN)]
 Timestamp = Annotated[
     StrictStr,
     _canonical(canonical.check_time),
@@ -323,11 +325,6 @@ def _unique(values: list[str]) -> list[str]:
     return values
 
 
-MAX_BLOBS: Final = 20
-BLOB_ID_PATTERN: Final = r"^blb_[a-z2-7]{26}$"
-BlobId = Annotated[str, StringConstraints(strict=True, pattern=BLOB_ID_PATTERN)]
-
-
 class Envelope(WireModel):
     v: Version
     id: MessageId
@@ -341,8 +338,7 @@ class Envelope(WireModel):
     created_at: Timestamp
     dossier: DossierHeader | None = None
     blobs: (
-        Annotated[list[BlobId], Field(min_length=1, max_length=MAX_BLOBS), AfterValidator(_unique)]
-        | None
+        Annotated[list[BlobId], Field(min_length=1, max_length=20), AfterValidator(_unique)] | None
     ) = None
     """Ids of the sender's complete blobs the content names: signed, so the binding is."""
     nonce: Nonce
