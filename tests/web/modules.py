@@ -7,14 +7,15 @@ from typing import Any
 from tests.web.pages import WebPage
 
 _MODULES = """async () => {
-  const [p, e, c, i, r, s, j, send, sodium] = await Promise.all(
-    ["protocol", "encoding", "crypto", "ins", "receiver", "session", "json", "sending", "sodium"]
+  const [p, e, c, i, r, s, j, send, sodium, bs] = await Promise.all(
+    ["protocol", "encoding", "crypto", "ins", "receiver", "session", "json", "sending", "sodium",
+     "blob-stream"]
       .map((m) => import(`/app/src/${m}.js`)));
   await c.readyCrypto();
   const S = await sodium.loadSodium();
   const hex = (text) => new Uint8Array((text.match(/../g) ?? []).map((b) => parseInt(b, 16)));
   const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  window.liaison = { p, e, c, i, r, s, j, send, S, hex, toHex };
+  window.liaison = { p, e, c, i, r, s, j, send, S, bs, hex, toHex };
 }"""
 
 

@@ -48,6 +48,7 @@ async def test_protocol_constants_match_the_wire_models(web: WebPage) -> None:
         "CONTENT": crypto.CTX_CONTENT,
         "SERVER_EVENT": crypto.CTX_SERVER_EVENT,
         "LOG_CHECKPOINT": crypto.CTX_LOG_CHECKPOINT,
+        "BLOB": crypto.CTX_BLOB,
     }
     assert (constants["KEY_BYTES"], constants["NONCE_BYTES"], constants["SIGNATURE_BYTES"]) == (
         crypto.KEY_BYTES,
@@ -59,12 +60,14 @@ async def test_protocol_constants_match_the_wire_models(web: WebPage) -> None:
         models.CLOSE_DISPLACED,
     )
     assert constants["DOSSIER_KEY"] == models.DOSSIER_KEY
+    assert constants["MAX_BLOBS"] == models.MAX_BLOBS
     python = {
         "PRINCIPAL_PATTERN": models.PRINCIPAL_PATTERN,
         "DEVICE_PATTERN": models.DEVICE_PATTERN,
         "UUID_PATTERN": models.UUID_PATTERN,
         "TIME_PATTERN": models.TIME_PATTERN,
         "INS_PATTERN": f"^{identifiers.INS_PATTERN}$",
+        "BLOB_ID_PATTERN": models.BLOB_ID_PATTERN,
     }
     assert set(constants["patterns"]) == set(python)
     verdicts = await run(
@@ -102,6 +105,8 @@ PATTERN_SAMPLES = [
     "2042B0010020012",
     "dev_" + "a" * 26,
     "dev_" + "a" * 25 + "1",
+    "blb_" + "b" * 26,
+    "blb_" + "b" * 27,
     "0b9c4a8e-4a5e-4f7e-9d7e-2a0f6d1c3b5a",
     "0B9C4A8E-4A5E-4F7E-9D7E-2A0F6D1C3B5A",
     "2026-11-26T08:00:00Z",

@@ -42,6 +42,27 @@ async function problemOf(response) {
   );
 }
 
+/** A request whose body or answer is bytes (blobs): the Response once it is a success, or the
+ * problem as ApiError; a connection that fails is ApiError 0 ``server_unreachable``. */
+export async function rawRequest(method, path, { token, headers = {}, body } = {}) {
+  const init = {
+    method,
+    headers: { ...headers, Authorization: `Bearer ${token}` },
+    body,
+    credentials: "omit",
+    cache: "no-store",
+    referrerPolicy: "no-referrer",
+  };
+  let response;
+  try {
+    response = await fetch(new URL(path, window.location.origin), init);
+  } catch {
+    throw new ApiError(0, "server_unreachable", `${method} ${path}: the server does not answer`);
+  }
+  if (!response.ok) throw await problemOf(response);
+  return response;
+}
+
 export async function request(method, path, { token = null, body, params } = {}) {
   const url = new URL(path, window.location.origin);
   for (const [name, value] of Object.entries(params ?? {})) url.searchParams.set(name, value);

@@ -131,6 +131,70 @@ export function aeadDecrypt(ciphertext, aad, nonce, key) {
   }
 }
 
+// --- blob streams (docs/protocol.md, "Blobs") ------------------------------------------------
+
+export const STREAM_HEADER_BYTES = 24;
+export const STREAM_TAG_BYTES = 17;
+
+/** libsodium's secretstream under ctx(liaison/v1/blob): each chunk's nonce follows from the last
+ * one's, so chunks cannot be reordered, dropped or replayed; the final tag on the last one tells a
+ * whole stream from one cut at a chunk boundary (messaging/crypto.py StreamSealer). */
+export class StreamSealer {
+  #state;
+
+  constructor(key) {
+    const pushed = lib().crypto_secretstream_xchacha20poly1305_init_push(checkSize("blob key", key, KEY_BYTES));
+    this.#state = pushed.state;
+    this.header = pushed.header;
+  }
+
+  seal(chunk, final) {
+    const s = lib();
+    const tag = final ? s.crypto_secretstream_xchacha20poly1305_TAG_FINAL : s.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
+    return s.crypto_secretstream_xchacha20poly1305_push(this.#state, chunk, ctx(CTX.BLOB), tag);
+  }
+}
+
+/** Opens, in order, what ``StreamSealer`` sealed: ``open`` gives {chunk, final}, or throws
+ * CryptoError for a chunk tampered, reordered, from another stream or with an odd tag. */
+export class StreamOpener {
+  #state;
+
+  constructor(key, header) {
+    this.#state = lib().crypto_secretstream_xchacha20poly1305_init_pull(
+      checkSize("stream header", header, STREAM_HEADER_BYTES), checkSize("blob key", key, KEY_BYTES));
+  }
+
+  open(sealed) {
+    const s = lib();
+    let pulled = false;
+    try {
+      pulled = s.crypto_secretstream_xchacha20poly1305_pull(this.#state, sealed, ctx(CTX.BLOB));
+    } catch {
+      pulled = false; // shorter than a tag
+    }
+    if (!pulled) throw new CryptoError("a blob chunk does not authenticate");
+    const final = pulled.tag === s.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+    if (!final && pulled.tag !== s.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE) {
+      throw new CryptoError(`a blob chunk carries the unexpected tag ${pulled.tag}`);
+    }
+    return { chunk: pulled.message, final };
+  }
+}
+
+/** Unkeyed BLAKE2b-256, fed in pieces: a blob's digest over its whole ciphertext. */
+export class Digest {
+  #state = lib().crypto_generichash_init(null, KEY_BYTES);
+
+  update(data) {
+    lib().crypto_generichash_update(this.#state, data);
+  }
+
+  digest() {
+    return lib().crypto_generichash_final(this.#state, KEY_BYTES);
+  }
+}
+
 // --- envelopes and server events (DESIGN §5) -------------------------------------------------
 
 const UNSIGNED_FIELDS = new Set(["keys", "signature"]);

@@ -2,6 +2,7 @@
 // messages, compose and devices. State lives in memory while unlocked; at rest only in the
 // encrypted vault (keystore.js). Nothing goes to localStorage, the URL or the console.
 import { ApiError, request } from "./api.js";
+import { downloadBlob } from "./blobs.js";
 import { boxKeySignature, enrollmentProof, generateDeviceKeys, readyCrypto } from "./crypto.js";
 import { byId, clear } from "./dom.js";
 import { b64uEncode } from "./encoding.js";
@@ -202,12 +203,13 @@ class App {
     const unread = this.mailbox.unreadCount();
     byId("unread-count").textContent = unread ? `(${unread} non lu${unread > 1 ? "s" : ""})` : "";
     renderInbox(this.mailbox, this.selected, (selected) => this.#select(selected));
-    renderReader(this.mailbox, this.selected, { reply: (m) => this.#reply(m) });
+    const fetchBlob = (attachment, progress) => downloadBlob(this.session, attachment, progress);
+    renderReader(this.mailbox, this.selected, { reply: (m) => this.#reply(m), fetchBlob });
     renderSent(this.mailbox, this.selectedSent, (key) => {
       this.selectedSent = key;
       this.render();
       byId("sent-reader").focus();
-    });
+    }, fetchBlob);
   }
 
   async #select(selected) {

@@ -9,6 +9,7 @@ export const CTX = Object.freeze({
   CONTENT: "liaison/v1/content",
   SERVER_EVENT: "liaison/v1/server-event",
   LOG_CHECKPOINT: "liaison/v1/log-checkpoint",
+  BLOB: "liaison/v1/blob",
 });
 
 export const KEY_BYTES = 32;
@@ -28,4 +29,6 @@ export const DEVICE_PATTERN = /^dev_[a-z2-7]{26}$/;
 export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const TIME_PATTERN =
   /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z$/;
+export const BLOB_ID_PATTERN = /^blb_[a-z2-7]{26}$/;
+export const MAX_BLOBS = 20;
 export const INS_PATTERN = /^[0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{8}$/;

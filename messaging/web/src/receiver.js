@@ -8,9 +8,12 @@ import { CryptoError, decryptContent, openSealed, verifyEnvelope, verifyLogCheck
 import { b64uDecode, checkTime, EncodingError } from "./encoding.js";
 import { readJson } from "./json.js";
 import {
+  BLOB_ID_PATTERN,
   DEVICE_PATTERN,
+  KEY_BYTES,
   INS_PATTERN,
   KEY_WRAP_BYTES,
+  MAX_BLOBS,
   MAX_RECIPIENTS,
   NONCE_BYTES,
   PRINCIPAL_PATTERN,
@@ -23,8 +26,6 @@ const ENVELOPE_FIELDS = new Set([
   "v", "id", "sender", "sender_device", "recipients", "created_at", "dossier", "blobs", "nonce", "ciphertext",
   "signature",
 ]);
-const BLOB_ID_PATTERN = /^blb_[a-z2-7]{26}$/;
-const MAX_BLOBS = 20;
 const DOSSIER_FIELDS = new Set(["ins", "type", "title", "masked", "hidden_from_holder", "invisible_to_legal_representatives"]);
 const DOSSIER_FLAGS = ["masked", "hidden_from_holder", "invisible_to_legal_representatives"];
 
@@ -96,9 +97,10 @@ function checkEnvelope(envelope) {
   }
   const { blobs } = envelope;
   if (blobs !== undefined) {
-    // The blob ids the sender declared (signed): this client names blobs without fetching them.
+    // The blob ids the sender declared (signed): the only ones this message's devices may read.
     if (!Array.isArray(blobs) || blobs.length < 1 || blobs.length > MAX_BLOBS) throw malformed("blobs are malformed");
     blobs.forEach((b) => text(b, BLOB_ID_PATTERN, "blob id"));
+    if (new Set(blobs).size !== blobs.length) throw malformed("blobs are repeated");
   }
   return {
     nonce: b64u(envelope.nonce, NONCE_BYTES, "nonce"),
@@ -123,8 +125,18 @@ function attachmentOf(item) {
     }
   }
   if (isObject(item.blob)) {
-    // A blob (DESIGN §5) is named, not carried: this client does not fetch blobs yet.
-    return { name: item.name, media_type: item.media_type, blob: true, size: Number(item.blob.size) || 0 };
+    // A blob (docs/protocol.md, "Blobs") is named, not carried: fetched and checked on demand.
+    const { id, size, digest, key } = item.blob;
+    const valid = typeof id === "string" && BLOB_ID_PATTERN.test(id) && Number.isSafeInteger(size) && size >= 0
+      && [digest, key].every((value) => {
+        try {
+          return typeof value === "string" && b64uDecode(value).length === KEY_BYTES;
+        } catch {
+          return false;
+        }
+      });
+    if (!valid) throw unreadable("an attachment's blob reference is malformed");
+    return { name: item.name, media_type: item.media_type, size, blob: { id, size, digest, key } };
   }
   throw unreadable("an attachment has neither data nor blob");
 }
@@ -212,6 +224,12 @@ async function verifyMessage(session, raw, cursor) {
     throw new VerificationError("undecryptable", `message ${envelope.id} does not open`);
   }
   const content = readPlaintext(plaintext);
+  const declared = new Set(envelope.blobs ?? []);
+  const unbound = content.attachments.filter((a) => a.blob && !declared.has(a.blob.id)).map((a) => a.blob.id);
+  if (unbound.length) {
+    // The server lets this message's devices read only the blobs its envelope names.
+    throw unreadable(`the content names blobs the envelope does not: ${unbound.join(", ")}`);
+  }
   return {
     kind: "message",
     cursor,

@@ -5,12 +5,13 @@
 import { ApiError } from "./api.js";
 import { encryptContent, randomBytes, seal, signEnvelope } from "./crypto.js";
 import { b64uDecode, b64uEncode, isWellFormed } from "./encoding.js";
-import { DOSSIER_KEY, KEY_BYTES, NONCE_BYTES } from "./protocol.js";
+import { BLOB_THRESHOLD, uploadBlob } from "./blobs.js";
+import { DOSSIER_KEY, KEY_BYTES, MAX_BLOBS, NONCE_BYTES } from "./protocol.js";
 
 // Attachments ride inside the envelope up to this many bytes in all: base64url twice (the data
 // in the plaintext, then the ciphertext) makes 1.78 times as many, under the server's 1 MiB
-// envelope default. A larger file needs the blob path (DESIGN §5), which the server does not
-// offer yet: ``planAttachment`` is where it will branch.
+// envelope default. Each file over BLOB_THRESHOLD (the SDK's) travels as a blob instead, and so
+// does one that would take the inline ones past this limit.
 export const INLINE_ATTACHMENTS_LIMIT = 512 * 1024;
 
 export class SendError extends Error {
@@ -29,23 +30,34 @@ export function newMessageId() {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-/** What a file becomes in the plaintext; ``budget`` is what is left of the inline limit. */
-export async function planAttachment(file, budget) {
-  if (file.size > budget) {
-    throw new SendError("attachment_too_large", `${file.name} is larger than what a message carries`);
-  }
+/** What a file becomes in the plaintext: its data inline when it is at most BLOB_THRESHOLD
+ * bytes and fits what is left of the inline ``budget``, else a blob uploaded now (``progress``
+ * reports the upload). */
+export async function planAttachment(session, file, budget, progress) {
+  if (file.size > BLOB_THRESHOLD || file.size > budget) return uploadBlob(session, file, progress);
   const data = new Uint8Array(await file.arrayBuffer());
   return { name: file.name, media_type: file.type || "application/octet-stream", data: b64uEncode(data) };
 }
 
-export async function planAttachments(files) {
-  let budget = INLINE_ATTACHMENTS_LIMIT;
-  const planned = [];
-  for (const file of files) {
-    planned.push(await planAttachment(file, budget));
-    budget -= file.size;
+/** The plaintext's attachments, as the SDK orders them: the inline ones, then the blobs.
+ * ``progress(file, done, total)`` reports each blob's upload. */
+export async function planAttachments(session, files, progress = () => {}) {
+  if (files.filter((f) => f.size > BLOB_THRESHOLD).length > MAX_BLOBS) {
+    throw new SendError("too_many_blobs", `at most ${MAX_BLOBS} large files in one message`);
   }
-  return planned;
+  let budget = INLINE_ATTACHMENTS_LIMIT;
+  const inline = [];
+  const blobs = [];
+  for (const file of files) {
+    const planned = await planAttachment(session, file, budget, (done, total) => progress(file, done, total));
+    if (planned.blob) {
+      blobs.push(planned);
+    } else {
+      inline.push(planned);
+      budget -= file.size;
+    }
+  }
+  return [...inline, ...blobs];
 }
 
 function plaintextOf({ subject, body, attachments, inReplyTo }) {
@@ -108,6 +120,9 @@ export function buildEnvelope({
   };
   // Signers sign exactly what they send: null is sent as null, undefined not at all.
   if (dossier !== undefined) envelope.dossier = dossier;
+  // Signed: the server lets the message's devices read exactly these blobs.
+  const blobs = (plaintext.attachments ?? []).filter((a) => a.blob).map((a) => a.blob.id);
+  if (blobs.length) envelope.blobs = blobs;
   const keys = {};
   for (const [device, boxKey] of wraps) keys[device] = b64uEncode(sealer(contentKey, boxKey, device));
   if (dossier) keys[DOSSIER_KEY] = b64uEncode(sealer(contentKey, dossierKey, DOSSIER_KEY));

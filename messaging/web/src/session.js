@@ -1,6 +1,6 @@
 // A device's authenticated session: a bearer token on demand, and the verified directory
 // (messaging/client/session.py does the same). The token lives in memory only.
-import { ApiError, request, urlPath } from "./api.js";
+import { ApiError, rawRequest, request, urlPath } from "./api.js";
 import { authSignature, verifyBoxKeyBinding, verifyServerEvent } from "./crypto.js";
 import { b64uDecode, b64uEncode } from "./encoding.js";
 
@@ -87,15 +87,26 @@ export class DeviceSession {
     if (this.#token === rejected) this.#token = null;
   }
 
-  async authed(method, path, options = {}) {
+  /** ``call`` (request or rawRequest) with this device's token, once more after a fresh login
+   * when the server refused the token. */
+  async #withToken(call, method, path, options) {
     const token = await this.bearer();
     try {
-      return await request(method, path, { ...options, token });
+      return await call(method, path, { ...options, token });
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 401 && error.code === "invalid_token")) throw error;
     }
     this.dropToken(token);
-    return request(method, path, { ...options, token: await this.bearer() });
+    return call(method, path, { ...options, token: await this.bearer() });
+  }
+
+  authed(method, path, options = {}) {
+    return this.#withToken(request, method, path, options);
+  }
+
+  /** A Response with a bytes body (blob uploads and downloads). */
+  authedRaw(method, path, options = {}) {
+    return this.#withToken(rawRequest, method, path, options);
   }
 
   // directory

@@ -1,6 +1,7 @@
-// Compose: recipients from the directory search, subject, body, inline attachments, and an
-// optional dossier link (INS checked locally) whose outcome is shown to the sender.
-import { byId, clear, el } from "./dom.js";
+// Compose: recipients from the directory search, subject, body, attachments (inline, or blobs
+// uploaded with a progress bar each), and an optional dossier link (INS checked locally) whose
+// outcome is shown to the sender.
+import { byId, clear, el, formatSize } from "./dom.js";
 import { errorText } from "./fr.js";
 import { insProblem } from "./ins.js";
 import { planAttachments, send, SendError } from "./sending.js";
@@ -8,6 +9,24 @@ import { outcomeParagraph } from "./view-mail.js";
 import { b64uDecode } from "./encoding.js";
 
 const SEARCH_DELAY_MS = 250;
+
+/** A progress bar in ``region`` for each file uploaded as a blob, updated in place. */
+function uploadProgress(region) {
+  const shown = new Map();
+  return (file, done, total) => {
+    let line = shown.get(file);
+    if (!line) {
+      const bar = el("progress", { max: total, value: 0, "aria-label": `Envoi de ${file.name}` });
+      const status = el("span", { role: "status" });
+      line = { bar, status };
+      shown.set(file, line);
+      region.append(el("p", { class: "upload", "data-upload": file.name }, `Chiffrement et envoi de ${file.name} (${formatSize(file.size)}) `, bar, status));
+    }
+    line.bar.max = total;
+    line.bar.value = done;
+    line.status.textContent = ` ${Math.floor((100 * done) / total)} %`;
+  };
+}
 
 export class ComposeView {
   #app;
@@ -132,12 +151,13 @@ export class ComposeView {
     try {
       if (!this.#chosen.size) throw new SendError("no_recipients", "no recipient");
       const dossier = this.#dossier();
-      const attachments = await planAttachments([...byId("compose-files").files]);
       const subject = byId("compose-subject").value;
       const body = byId("compose-body").value;
       const recipients = [...this.#chosen.keys()];
       button.disabled = true;
-      result.append(el("p", {}, "Chiffrement et envoi…"));
+      const working = el("p", {}, "Chiffrement et envoi…");
+      result.append(working);
+      const attachments = await planAttachments(this.#app.session, [...byId("compose-files").files], uploadProgress(result));
       const answer = await send(this.#app.session, { recipients, subject, body, attachments, inReplyTo: this.#inReplyTo, dossier });
       const record = {
         id: answer.id,
@@ -146,7 +166,7 @@ export class ComposeView {
         acceptedAt: answer.accepted_at,
         subject,
         body,
-        attachments: attachments.map((a) => ({ ...a, size: b64uDecode(a.data).length })),
+        attachments: attachments.map((a) => ({ ...a, size: a.blob ? a.blob.size : b64uDecode(a.data).length })),
         inReplyTo: this.#inReplyTo,
         dossier: answer.dossierHeader,
         outcome: answer.dossier ?? null,
@@ -154,7 +174,9 @@ export class ComposeView {
         fromDevice: null,
       };
       await this.#app.mailbox.recordSent(record);
-      clear(result).append(el("p", { class: "ok", "data-sent": answer.id }, `Message chiffré et envoyé à ${recipients.join(", ")}.`));
+      // The upload bars stay, at 100 %, above the outcome.
+      working.remove();
+      result.append(el("p", { class: "ok", "data-sent": answer.id }, `Message chiffré et envoyé à ${recipients.join(", ")}.`));
       if (answer.dossier) result.append(outcomeParagraph(answer.dossier));
       this.#chosen.clear();
       this.#renderChosen();

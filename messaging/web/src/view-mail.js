@@ -1,7 +1,7 @@
 // The inbox (messages and notifications, each shown distinctly) and the sent messages with
 // their delivery receipts per recipient device and their dossier outcome.
 import { byId, clear, el, fill, formatSize, timeElement } from "./dom.js";
-import { documentTypeText, invalidText, notificationText, refusalText } from "./fr.js";
+import { documentTypeText, errorText, invalidText, notificationText, refusalText } from "./fr.js";
 import { b64uDecode } from "./encoding.js";
 
 function itemButton(current, onclick, ...lines) {
@@ -42,20 +42,90 @@ export function renderInbox(mailbox, selected, select) {
   }
 }
 
-function downloadButton(attachment) {
-  if (attachment.blob) {
-    return el("li", {}, `${attachment.name} (${formatSize(attachment.size)}) : pièce jointe volumineuse, non prise en charge par ce client`);
-  }
-  const save = () => {
-    const url = URL.createObjectURL(new Blob([b64uDecode(attachment.data)], { type: attachment.media_type }));
-    const link = el("a", { href: url, download: attachment.name });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  };
+/** Hand ``blob`` to the browser as a download named ``name``. */
+function saveFile(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const link = el("a", { href: url, download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+function downloadButton(attachment, fetchBlob) {
+  if (attachment.blob) return blobItem(attachment, fetchBlob);
+  const save = () => saveFile(new Blob([b64uDecode(attachment.data)], { type: attachment.media_type }), attachment.name);
   return el("li", {}, el("button", { type: "button", class: "secondary", onclick: save },
     `Télécharger ${attachment.name} (${formatSize(attachment.size)})`));
+}
+
+// A blob's download outlives a redraw of the reader (each new event redraws it): its state is
+// kept here by blob id, and painted on whichever item shows that blob now.
+const downloads = new Map();
+
+function percent(done, total) {
+  return `${total ? Math.floor((100 * done) / total) : 100} %`;
+}
+
+function blobItems(id) {
+  return document.querySelectorAll(`li[data-blob="${id}"]`);
+}
+
+function paintBlob(item, attachment, fetchBlob) {
+  const state = downloads.get(attachment.blob.id) ?? { phase: "idle" };
+  const start = () => downloadFile(attachment, fetchBlob);
+  const children = [el("button", { type: "button", class: "secondary", disabled: state.phase === "running", onclick: start },
+    `Télécharger ${attachment.name} (${formatSize(attachment.size)})`)];
+  if (state.phase === "running") {
+    children.push(" ",
+      el("progress", { max: state.total, value: state.done, "aria-label": `Téléchargement de ${attachment.name}` }),
+      el("span", { class: "percent", role: "status" }, ` déchiffrement et vérification : ${percent(state.done, state.total)}`));
+  } else if (state.phase === "done") {
+    children.push(el("span", { class: "ok", role: "status", "data-saved": attachment.blob.id },
+      " Fichier vérifié (chaque bloc et l'empreinte) et enregistré."));
+  } else if (state.phase === "failed") {
+    children.push(el("p", { class: "error", role: "alert", "data-error": state.code },
+      `${attachment.name} : ${errorText(state)}`));
+  }
+  item.replaceChildren(...children);
+}
+
+function blobItem(attachment, fetchBlob) {
+  const item = el("li", { "data-blob": attachment.blob.id });
+  paintBlob(item, attachment, fetchBlob);
+  return item;
+}
+
+function setDownload(attachment, fetchBlob, state) {
+  downloads.set(attachment.blob.id, state);
+  for (const item of blobItems(attachment.blob.id)) paintBlob(item, attachment, fetchBlob);
+}
+
+async function downloadFile(attachment, fetchBlob) {
+  const { id } = attachment.blob;
+  if (downloads.get(id)?.phase === "running") return;
+  setDownload(attachment, fetchBlob, { phase: "running", done: 0, total: 1 });
+  const progress = (done, total) => {
+    const state = downloads.get(id);
+    state.done = done;
+    state.total = total;
+    // In place: the button keeps its focus, and a long download redraws nothing else.
+    for (const item of blobItems(id)) {
+      const bar = item.querySelector("progress");
+      if (bar) {
+        bar.max = total;
+        bar.value = done;
+        item.querySelector(".percent").textContent = ` déchiffrement et vérification : ${percent(done, total)}`;
+      }
+    }
+  };
+  try {
+    const file = await fetchBlob(attachment, progress);
+    saveFile(file, attachment.name);
+    setDownload(attachment, fetchBlob, { phase: "done" });
+  } catch (error) {
+    setDownload(attachment, fetchBlob, { phase: "failed", code: error.code ?? "error", message: error.message });
+  }
 }
 
 function dossierBox(header, outcome) {
@@ -82,7 +152,7 @@ function details(pairs) {
   return el("dl", {}, pairs.filter(([, v]) => v !== null).flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]));
 }
 
-export function renderReader(mailbox, selected, { reply }) {
+export function renderReader(mailbox, selected, { reply, fetchBlob }) {
   const reader = byId("reader");
   clear(reader);
   reader.hidden = !selected;
@@ -126,13 +196,13 @@ export function renderReader(mailbox, selected, { reply }) {
     dossierBox(record.dossier, null),
     el("div", { class: "message-body" }, record.body),
     record.attachments.length
-      ? el("section", { "aria-label": "Pièces jointes" }, el("h3", {}, "Pièces jointes"), el("ul", { class: "attachments" }, record.attachments.map(downloadButton)))
+      ? el("section", { "aria-label": "Pièces jointes" }, el("h3", {}, "Pièces jointes"), el("ul", { class: "attachments" }, record.attachments.map((a) => downloadButton(a, fetchBlob))))
       : null,
     el("p", { class: "help" }, "Signature de l'appareil expéditeur vérifiée ; déchiffré sur cet appareil."),
     el("p", {}, el("button", { type: "button", onclick: () => reply(record) }, "Répondre")));
 }
 
-export function renderSent(mailbox, selectedId, select) {
+export function renderSent(mailbox, selectedId, select, fetchBlob) {
   const list = clear(byId("sent-list"));
   const records = [...mailbox.sent.values()].sort((a, b) => (a.acceptedAt < b.acceptedAt ? 1 : -1));
   if (!records.length) list.append(el("li", { class: "empty" }, "Aucun message envoyé."));
@@ -163,7 +233,7 @@ export function renderSent(mailbox, selectedId, select) {
     ]),
     dossierBox(record.dossier, record.outcome),
     el("div", { class: "message-body" }, record.body),
-    record.attachments.length ? el("ul", { class: "attachments" }, record.attachments.map(downloadButton)) : null,
+    record.attachments.length ? el("ul", { class: "attachments" }, record.attachments.map((a) => downloadButton(a, fetchBlob))) : null,
     rows.length
       ? el("table", { class: "receipts" },
           el("caption", {}, "Accusés de distribution (signés par le serveur)"),
