@@ -12,7 +12,13 @@ import nacl.bindings
 import pytest
 
 from messaging import crypto
-from messaging.blob_stream import CHUNK_BYTES, SEALED_CHUNK_BYTES, BlobOpener, seal_file, sealed_size
+from messaging.blob_stream import (
+    CHUNK_BYTES,
+    SEALED_CHUNK_BYTES,
+    BlobOpener,
+    seal_file,
+    sealed_size,
+)
 from tests.web.conftest import BROWSER
 from tests.web.modules import run
 from tests.web.pages import WebPage
@@ -45,14 +51,15 @@ def _python_sealed(plaintext: bytes, header: bytes, monkeypatch: pytest.MonkeyPa
 async def test_the_browser_seals_a_blob_as_the_python_client_does(
     web: WebPage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sealed: list[dict[str, str]] = await run(
+    sealed: list[dict[str, Any]] = await run(
         web,
         """
         const out = [];
         for (const size of arg.sizes) {
           const plain = new Uint8Array(size).map((_, i) => (i * 7 + Math.floor(i / 251)) % 256);
           const parts = [];
-          for await (const part of L.bs.sealFile(new Blob([plain]), L.hex(arg.key))) parts.push(part);
+          const key = L.hex(arg.key);
+          for await (const part of L.bs.sealFile(new Blob([plain]), key)) parts.push(part);
           const all = L.e.concat(...parts);
           const digest = new L.c.Digest();
           digest.update(all);
