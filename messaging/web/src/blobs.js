@@ -55,10 +55,12 @@ export async function blobStatus(session, id) {
 }
 
 async function patch(session, id, offset, data) {
-  await session.authedRaw("PATCH", urlPath("v1", "blobs", id), {
+  const response = await session.authedRaw("PATCH", urlPath("v1", "blobs", id), {
     headers: { "Upload-Offset": String(offset), "Content-Type": "application/octet-stream" },
     body: data,
   });
+  // Read to the end, so that the connection is free for the next piece.
+  await response.arrayBuffer();
 }
 
 /** Until the server holds the whole piece: after a failure, ask where its copy ends and send
