@@ -19,6 +19,7 @@ from messaging.blob_stream import (
     seal_file,
     sealed_size,
 )
+from messaging.client.blobs import BLOB_THRESHOLD
 from tests.web.conftest import BROWSER
 from tests.web.modules import run
 from tests.web.pages import WebPage
@@ -46,6 +47,15 @@ def _python_sealed(plaintext: bytes, header: bytes, monkeypatch: pytest.MonkeyPa
     with monkeypatch.context() as patched:
         patched.setattr(nacl.bindings, "crypto_secretstream_xchacha20poly1305_init_push", init_push)
         return b"".join(seal_file(io.BytesIO(plaintext), len(plaintext), KEY))
+
+
+async def test_the_browser_cuts_files_as_the_python_client_does(web: WebPage) -> None:
+    found = await run(
+        web,
+        'const b = await import("/app/src/blobs.js");'
+        "return [L.bs.CHUNK_BYTES, L.bs.SEALED_CHUNK_BYTES, b.BLOB_THRESHOLD];",
+    )
+    assert found == [CHUNK_BYTES, SEALED_CHUNK_BYTES, BLOB_THRESHOLD]
 
 
 async def test_the_browser_seals_a_blob_as_the_python_client_does(

@@ -5,15 +5,15 @@
 import { ApiError, urlPath } from "./api.js";
 import { BlobOpener, sealedSize, sealFile, SEALED_CHUNK_BYTES } from "./blob-stream.js";
 import { Digest, randomBytes } from "./crypto.js";
-import { b64uDecode, b64uEncode } from "./encoding.js";
+import { b64uDecode, b64uEncode, concat } from "./encoding.js";
 import { KEY_BYTES } from "./protocol.js";
 
 /** A file larger than this travels as a blob; smaller ones ride in the envelope (the SDK's). */
 export const BLOB_THRESHOLD = 256 * 1024;
 /** Ciphertext per PATCH (64 sealed chunks, 4 MiB and the tags): kept until the server holds it. */
-export const PIECE_BYTES = 64 * SEALED_CHUNK_BYTES;
+const PIECE_BYTES = 64 * SEALED_CHUNK_BYTES;
 /** Tries of one piece or one download before giving up (a cut connection, a 5xx). */
-export const ATTEMPTS = 6;
+const ATTEMPTS = 6;
 const RESUMABLE = new Set(["upload_interrupted", "upload_busy", "store_unavailable", "offset_mismatch"]);
 // Downloaded plaintext is handed to a Blob this often, which the browser may keep on disk.
 const FOLD_BYTES = 16 * 1024 * 1024;
@@ -32,25 +32,15 @@ async function* pieces(sealed) {
     parts.push(chunk);
     size += chunk.length;
     if (size >= PIECE_BYTES) {
-      yield joined(parts, size);
+      yield concat(...parts);
       parts = [];
       size = 0;
     }
   }
-  if (size) yield joined(parts, size);
+  if (size) yield concat(...parts);
 }
 
-function joined(parts, size) {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
-export async function blobStatus(session, id) {
+async function blobStatus(session, id) {
   return session.authed("GET", urlPath("v1", "blobs", id));
 }
 
