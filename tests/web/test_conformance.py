@@ -6,8 +6,9 @@ test_vectors.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
+import pytest
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from messaging import crypto, identifiers, models
@@ -60,7 +61,14 @@ async def test_protocol_constants_match_the_wire_models(web: WebPage) -> None:
         models.CLOSE_DISPLACED,
     )
     assert constants["DOSSIER_KEY"] == models.DOSSIER_KEY
-    assert constants["MAX_BLOBS"] == models.MAX_BLOBS
+    # The envelope model's bound on its signed blob ids, tried on each side of the browser's.
+    blobs: TypeAdapter[Any] = TypeAdapter(
+        cast(Any, models.Envelope.model_fields["blobs"].annotation)
+    )
+    ids = [f"blb_{chr(97 + n // 26)}{chr(97 + n % 26)}" + "a" * 24 for n in range(32)]
+    blobs.validate_python(ids[: constants["MAX_BLOBS"]])
+    with pytest.raises(ValidationError):
+        blobs.validate_python(ids[: constants["MAX_BLOBS"] + 1])
     python = {
         "PRINCIPAL_PATTERN": models.PRINCIPAL_PATTERN,
         "DEVICE_PATTERN": models.DEVICE_PATTERN,
