@@ -122,3 +122,28 @@ def test_soak_mode_reports_memory_per_message_with_ack_only_receivers(tmp_path: 
     assert memory["left_queued_or_indexed"] == 0
     assert report["retained_bytes_per_message"] is not None
     assert report["targets"][0]["target"].startswith("retained_bytes_per_message")
+
+
+@pytest.mark.slow
+def test_queue_depth_mode_fills_a_queue_deeper_than_one_senders_fair_share(
+    tmp_path: Path,
+) -> None:
+    # One sender fills the queue: 400 is past a quarter of the quota the mode sets (1,420).
+    config = BenchConfig(
+        mode="queue-depth",
+        professionals=2,
+        org_size=1,
+        patients=1,
+        depths=(10, 400),
+        batch=10,
+        json_out=tmp_path / "depth.json",
+        progress=False,
+        seed=4,
+    )
+
+    report = run_bench(config)
+
+    depths = report["queue_depth"]["depths"]
+    assert [min(d["queue_length_measured"]) for d in depths] == [10, 400]
+    assert all(d["fill_errors"] == {} and d["errors"] == {} for d in depths)
+    assert report["queue_depth"]["ratio"] is not None

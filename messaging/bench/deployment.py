@@ -183,6 +183,9 @@ def deployment(config: BenchConfig, *, queue_quota: int | None = None) -> Iterat
         }
         if queue_quota is not None:
             env["LIAISON_QUEUE_QUOTA"] = str(queue_quota)
+            # The depth mode fills one device's queue from one sender, who may then hold all of
+            # it: the fair share (a quarter) stopped the fill at 25,500 of 100,000.
+            env["LIAISON_SENDER_SHARE"] = "1"
         command = [sys.executable, "-m", "messaging.cli", "serve", "--workers", str(config.workers)]
         server = ChildServer(command, env, root / "server.log")
         try:
