@@ -9,7 +9,14 @@ from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from dossier_link.policy import Basis
 from messaging import log_signing
-from messaging.models import Ins, Signature, Timestamp, WireModel
+from messaging.models import (
+    WireModel,
+)
+from messaging.wire_types import (
+    Ins,
+    Signature,
+    Timestamp,
+)
 
 Hash = Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9a-f]{64}$")]
 

@@ -17,7 +17,9 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from messaging.identifiers import InvalidIns, check_ins_birth_date
-from messaging.models import BIRTH_DATE_PATTERN
+from messaging.wire_types import (
+    BIRTH_DATE_PATTERN,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 ADULT_AGE = 18

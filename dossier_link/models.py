@@ -31,12 +31,14 @@ from dossier_link.policy import (
 from messaging.identifiers import InsNumber
 from messaging.models import (
     BirthDateText,
-    PrincipalId,
-    ProfessionalId,
     WireModel,
 )
 from messaging.representations import Representation, live_representatives
 from messaging.timeutil import parse_utc
+from messaging.wire_types import (
+    PrincipalId,
+    ProfessionalId,
+)
 
 Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
 

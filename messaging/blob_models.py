@@ -6,10 +6,10 @@ from typing import Annotated, Final
 
 from pydantic import Field, StrictInt
 
-from messaging import models
+from messaging import models, wire_types
 
-BlobId = models.BlobId
-Digest = models.Key32
+BlobId = wire_types.BlobId
+Digest = wire_types.Key32
 """BLAKE2b-256 of the whole ciphertext, b64u."""
 UPLOAD_OFFSET: Final = "Upload-Offset"
 """The request header saying where a ``PATCH`` body starts in the blob."""
@@ -31,5 +31,5 @@ class BlobStatus(models.WireModel):
     """Bytes the server holds: a resumed upload continues from here."""
     complete: bool
     digest: Digest | None = None
-    expires_at: models.Timestamp | None = None
+    expires_at: wire_types.Timestamp | None = None
     """When the server deletes it unless a message names it; null while a dossier keeps it."""

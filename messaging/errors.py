@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from messaging import canonical, models
+from messaging import canonical, wire_types
 
 
 class LiaisonError(Exception):
@@ -79,12 +79,12 @@ class NonCanonical(EncodingRefused):
 
 
 class InvalidName(EncodingRefused):
-    code = models.INVALID_NAME
+    code = wire_types.INVALID_NAME
     title = "A name holds control, bidirectional or invisible characters"
 
 
 class UnsupportedVersion(EncodingRefused):
-    code = models.UNSUPPORTED_VERSION
+    code = wire_types.UNSUPPORTED_VERSION
     title = "This protocol version is not supported"
 
 

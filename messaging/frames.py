@@ -12,7 +12,14 @@ from typing import Annotated, Final, Literal
 
 from pydantic import Field, StringConstraints
 
-from messaging.models import CLOSE_AUTH_FAILED, CLOSE_DISPLACED, Cursor, WireModel
+from messaging.models import (
+    CLOSE_AUTH_FAILED,
+    CLOSE_DISPLACED,
+    WireModel,
+)
+from messaging.wire_types import (
+    Cursor,
+)
 
 
 class StreamAuth(WireModel):

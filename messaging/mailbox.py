@@ -24,11 +24,13 @@ from typing import Any
 
 from messaging import crypto, redis_keys
 from messaging.errors import ForeignCursor, InvalidRequest
-from messaging.models import CURSOR_TAG_BYTES
 from messaging.redis_link import RedisLink
 from messaging.redis_text import fields_text, text
 from messaging.scripts import Call, Enqueue, Scripts
 from messaging.timeutil import now_ms
+from messaging.wire_types import (
+    CURSOR_TAG_BYTES,
+)
 
 _STREAM_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 

@@ -14,7 +14,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from messaging.identifiers import INS_PATTERN
-from messaging.models import Ins, Timestamp, WireModel
+from messaging.models import (
+    WireModel,
+)
+from messaging.wire_types import (
+    Ins,
+    Timestamp,
+)
 
 RepresentationKind = Literal["legal_representative", "protection_person"]
 

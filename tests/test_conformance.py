@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from messaging import canonical, crypto, log_signing, models
+from messaging import canonical, crypto, log_signing, models, wire_types
 from messaging.client import Attachment, MessageContent, UnreadableContent, open_content
 from messaging.client.content import SignedEnvelope
 from messaging.conformance import __main__ as conformance_main
@@ -74,7 +74,7 @@ def test_canonical_json_vector(case: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", _cases("b64u.json"))
 def test_b64u_vector(case: dict[str, Any]) -> None:
-    adapter = TypeAdapter(models.B64u)
+    adapter = TypeAdapter(wire_types.B64u)
     if "error" in case:
         with pytest.raises(crypto.CryptoError):
             crypto.b64u_decode(case["text"])
@@ -89,7 +89,7 @@ def test_b64u_vector(case: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", _cases("times.json"))
 def test_time_vector(case: dict[str, Any]) -> None:
-    adapter = TypeAdapter(models.Timestamp)
+    adapter = TypeAdapter(wire_types.Timestamp)
     if "error" in case:
         with pytest.raises(ValidationError) as refused:
             adapter.validate_python(case["text"])

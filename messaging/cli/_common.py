@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from messaging import client, identifiers, models
+from messaging import client, identifiers, wire_types
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 DEFAULT_KEY_FILE = "~/.config/liaison/device.json"
@@ -226,7 +226,7 @@ def checked_principal(principal: str) -> str:
             identifiers.validate_rpps(value)
         except identifiers.InvalidRpps as exc:
             raise client.SdkError("invalid_rpps", f"{principal}: {exc}") from None
-    if re.fullmatch(models.PRINCIPAL_PATTERN, principal) is None:
+    if re.fullmatch(wire_types.PRINCIPAL_PATTERN, principal) is None:
         raise client.SdkError(
             "invalid_principal",
             f"{principal!r} is not rpps:<11 digits>, org:<slug>, app:<slug> or patient:<INS>",

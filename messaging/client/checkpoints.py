@@ -24,7 +24,7 @@ from typing import Final, Literal
 from pydantic import Field, ValidationError
 
 from dossier_link.log_models import LogCheckpoint
-from messaging import models
+from messaging import models, wire_types
 from messaging.client.errors import SdkError, VerificationError
 from messaging.client.identity import write_private
 
@@ -34,7 +34,7 @@ MAX_KEPT: Final = 64
 
 class _KeptFile(models.WireModel):
     version: Literal[1]
-    server_key: models.Key32 | None = None
+    server_key: wire_types.Key32 | None = None
     dossiers: dict[str, list[LogCheckpoint]] = Field(default_factory=dict)
 
 

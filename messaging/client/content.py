@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from messaging import canonical, crypto, models
+from messaging import canonical, crypto, models, wire_types
 from messaging.client.errors import SdkError, UnreadableContent, validation_detail
 
 
@@ -55,10 +55,10 @@ class BlobAttachment:
 class _BlobWire(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
-    id: models.BlobId
+    id: wire_types.BlobId
     size: int = Field(ge=0)
-    digest: models.Key32
-    key: models.Key32
+    digest: wire_types.Key32
+    key: wire_types.Key32
 
 
 class _AttachmentWire(BaseModel):
@@ -66,7 +66,7 @@ class _AttachmentWire(BaseModel):
 
     name: str
     media_type: str
-    data: models.B64u | None = None
+    data: wire_types.B64u | None = None
     blob: _BlobWire | None = None
 
     @model_validator(mode="after")
@@ -150,17 +150,17 @@ def attachments_wire(attachments: Sequence[Attachment]) -> list[dict[str, str]]:
 class SignedEnvelope(models.WireModel):
     """An envelope as a recipient gets it: without ``keys`` (DESIGN §5)."""
 
-    v: models.Version
-    id: models.MessageId
-    sender: models.PrincipalId
-    sender_device: models.DeviceId
-    recipients: list[models.PrincipalId] = Field(min_length=1, max_length=100)
-    created_at: models.Timestamp
+    v: wire_types.Version
+    id: wire_types.MessageId
+    sender: wire_types.PrincipalId
+    sender_device: wire_types.DeviceId
+    recipients: list[wire_types.PrincipalId] = Field(min_length=1, max_length=100)
+    created_at: wire_types.Timestamp
     dossier: models.DossierHeader | None = None
-    blobs: list[models.BlobId] | None = None
-    nonce: models.Nonce
-    ciphertext: models.B64u
-    signature: models.Signature
+    blobs: list[wire_types.BlobId] | None = None
+    nonce: wire_types.Nonce
+    ciphertext: wire_types.B64u
+    signature: wire_types.Signature
 
 
 def build_envelope(

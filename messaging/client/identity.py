@@ -11,17 +11,17 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from messaging import crypto, models
+from messaging import crypto, models, wire_types
 from messaging.client.errors import IdentityFileError
 
 
 class _IdentityFile(models.WireModel):
     version: Literal[1]
     server_url: str
-    principal: models.PrincipalId
-    device_id: models.DeviceId
-    sign_seed: models.Key32
-    box_secret: models.Key32
+    principal: wire_types.PrincipalId
+    device_id: wire_types.DeviceId
+    sign_seed: wire_types.Key32
+    box_secret: wire_types.Key32
 
 
 def write_private(target: Path, text: str) -> None:

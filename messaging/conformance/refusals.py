@@ -31,7 +31,9 @@ from messaging.conformance.messages import (
     SENDER_KEYS,
     build_envelope,
 )
-from messaging.models import UNSUPPORTED_VERSION
+from messaging.wire_types import (
+    UNSUPPORTED_VERSION,
+)
 
 
 def non_canonical_b64u(text: str) -> str:

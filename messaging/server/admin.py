@@ -12,7 +12,6 @@ from messaging.models import (
     CreatedPrincipal,
     CreatePrincipalRequest,
     ListedKind,
-    PrincipalId,
     PrincipalList,
 )
 from messaging.representations import (
@@ -24,6 +23,9 @@ from messaging.representations import (
 from messaging.server.appkeys import DEVICES, DIRECTORY, DOSSIERS
 from messaging.server.request import json_response, parse, parse_query, require_operator
 from messaging.timeutil import now
+from messaging.wire_types import (
+    PrincipalId,
+)
 
 
 async def create_principal(request: web.Request) -> web.Response:

@@ -15,9 +15,11 @@ from messaging.errors import (
     RangeNotSatisfiable,
     UnsupportedMediaType,
 )
-from messaging.models import BLOB_ID_PATTERN
 from messaging.server.appkeys import BLOBS
 from messaging.server.request import caller, json_response, parse
+from messaging.wire_types import (
+    BLOB_ID_PATTERN,
+)
 
 _BLOB_ID = re.compile(BLOB_ID_PATTERN)
 OCTETS = "application/octet-stream"

@@ -5,10 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from messaging.models import AckRequest, Cursor, Envelope
+from messaging.models import (
+    AckRequest,
+    Envelope,
+)
 from messaging.rate_limits import Budget
 from messaging.server.appkeys import DELIVERY, MAILBOX, METRICS, SETTINGS, WAKE_HUB
 from messaging.server.request import authenticated, caller, json_object, json_response
+from messaging.wire_types import (
+    Cursor,
+)
 
 
 class FetchQuery(BaseModel):

@@ -20,7 +20,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from messaging import errors, frames, models
+from messaging import errors, frames, models, wire_types
 from messaging.server import webapp
 from messaging.server.appkeys import SERVER_INFO
 from messaging.server.route import Route
@@ -47,20 +47,20 @@ TAGS: Final = {
 _FREE_ID = {"type": "string", "minLength": 1}
 _PATH_PARAMETERS: Final[dict[str, tuple[dict[str, Any], str]]] = {
     "principal": (
-        TypeAdapter(models.PrincipalId).json_schema(),
+        TypeAdapter(wire_types.PrincipalId).json_schema(),
         "rpps:<11-digit RPPS>, org:<slug>, app:<slug> or patient:<INS>",
     ),
-    "device": (TypeAdapter(models.DeviceId).json_schema(), "A device id"),
+    "device": (TypeAdapter(wire_types.DeviceId).json_schema(), "A device id"),
     "ins": (
-        TypeAdapter(models.Ins).json_schema(),
+        TypeAdapter(wire_types.Ins).json_schema(),
         "The patient's INS; a key that does not match the 13 first characters (ID-1) is "
         "refused with 400",
     ),
-    "professional": (TypeAdapter(models.ProfessionalId).json_schema(), "rpps:<11-digit RPPS>"),
+    "professional": (TypeAdapter(wire_types.ProfessionalId).json_schema(), "rpps:<11-digit RPPS>"),
     "id": (_FREE_ID, "A representation id as issued (rep_...); unknown ids get 404"),
     "emergency": (_FREE_ID, "An emergency access id as issued (em_...); unknown ids get 404"),
     "document": (_FREE_ID, "A document id as listed (doc_...); unknown ids get 404"),
-    "blob": (TypeAdapter(models.BlobId).json_schema(), "A blob id as issued (blb_...)"),
+    "blob": (TypeAdapter(wire_types.BlobId).json_schema(), "A blob id as issued (blb_...)"),
     "path": (
         {"type": "string"},
         "index.html, app.css, icon.svg, src/<module>.js or vendor/<libsodium file>",

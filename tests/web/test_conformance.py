@@ -11,7 +11,7 @@ from typing import Annotated, Any, cast
 import pytest
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
-from messaging import crypto, identifiers, models
+from messaging import crypto, identifiers, models, wire_types
 from tests.test_crypto import (
     BOX,
     CHECKPOINT,
@@ -70,12 +70,12 @@ async def test_protocol_constants_match_the_wire_models(web: WebPage) -> None:
     with pytest.raises(ValidationError):
         blobs.validate_python(ids[: constants["MAX_BLOBS"] + 1])
     python = {
-        "PRINCIPAL_PATTERN": models.PRINCIPAL_PATTERN,
-        "DEVICE_PATTERN": models.DEVICE_PATTERN,
-        "UUID_PATTERN": models.UUID_PATTERN,
-        "TIME_PATTERN": models.TIME_PATTERN,
+        "PRINCIPAL_PATTERN": wire_types.PRINCIPAL_PATTERN,
+        "DEVICE_PATTERN": wire_types.DEVICE_PATTERN,
+        "UUID_PATTERN": wire_types.UUID_PATTERN,
+        "TIME_PATTERN": wire_types.TIME_PATTERN,
         "INS_PATTERN": f"^{identifiers.INS_PATTERN}$",
-        "BLOB_ID_PATTERN": models.BLOB_ID_PATTERN,
+        "BLOB_ID_PATTERN": wire_types.BLOB_ID_PATTERN,
     }
     assert set(constants["patterns"]) == set(python)
     verdicts = await run(
