@@ -5,10 +5,8 @@ direction is resumed; a tampered, truncated or mis-described blob is refused and
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from messaging.client import DeviceIdentity, LiaisonClient, ReceivedMessage, Ver
 from messaging.client.blobs import BLOB_THRESHOLD
 from messaging.client.content import BlobAttachment
 from messaging.settings import Settings
+from tests.relay import cutting_proxy
 from tests.support import Device, World, run_cli
 
 Connect = Callable[[Device], LiaisonClient]
@@ -140,41 +139,6 @@ async def test_a_spoilt_blob_is_refused_and_nothing_is_written(
     assert list(inbox.iterdir()) == []
 
 
-@contextlib.asynccontextmanager
-async def _cutting_proxy(target: str, cuts: dict[str, int]) -> AsyncIterator[str]:
-    """A TCP relay to ``target`` that drops a connection once it has relayed ``cuts["up"]``
-    bytes from client to server (or ``cuts["down"]`` back), once: the count is then zeroed."""
-    host, port = target.removeprefix("http://").rstrip("/").split(":")
-
-    async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, way: str) -> None:
-        relayed = 0
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-                relayed += len(data)
-                if cuts[way] and relayed >= cuts[way]:
-                    cuts[way] = 0
-                    raise ConnectionResetError
-        writer.close()
-
-    async def relay(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        server_r, server_w = await asyncio.open_connection(host, int(port))
-        up = asyncio.create_task(pump(client_r, server_w, "up"))
-        down = asyncio.create_task(pump(server_r, client_w, "down"))
-        await asyncio.wait([up, down], return_when=asyncio.FIRST_COMPLETED)
-        for writer in (client_w, server_w):
-            writer.close()
-        for task in (up, down):
-            task.cancel()
-
-    proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{proxy.sockets[0].getsockname()[1]}"
-    finally:
-        proxy.close()
-
-
 async def test_a_cut_upload_and_a_cut_download_resume(
     world: World, base_url: str, connect: Connect, tmp_path: Path
 ) -> None:
@@ -183,7 +147,7 @@ async def test_a_cut_upload_and_a_cut_download_resume(
     resumed_at: list[int] = []
     cuts = {"up": 600_000, "down": 0}
     async with (
-        _cutting_proxy(base_url, cuts) as via,
+        cutting_proxy(base_url, cuts) as via,
         LiaisonClient(via, _identity(alice, via)) as sender,
     ):
         real_status = sender.blobs.status
@@ -202,7 +166,7 @@ async def test_a_cut_upload_and_a_cut_download_resume(
     [attachment] = (await _received(connect(bob))).blobs
     cuts["down"] = 700_000
     async with (
-        _cutting_proxy(base_url, cuts) as via,
+        cutting_proxy(base_url, cuts) as via,
         LiaisonClient(via, _identity(bob, via)) as reader,
     ):
         (tmp_path / "inbox").mkdir()

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 
@@ -38,6 +38,14 @@ from messaging.identifiers import InvalidIns, validate_ins
 from messaging.timeutil import now_ms, rfc3339
 
 log = logging.getLogger(__name__)
+
+SEND_ATTEMPTS: Final = 4
+"""Posts of one envelope, the first included, when the answer is lost or passing (5xx)."""
+SEND_RETRY_WAIT: Final = 0.5
+"""Seconds before the n-th repeat: n times this, unless the server says ``Retry-After``."""
+SEND_LONGEST_WAIT: Final = 30.0
+"""A longer ``Retry-After`` is the caller's to decide on (the ``ApiError`` carries it)."""
+_PASSING: Final = frozenset({502, 503, 504})
 
 
 class LiaisonClient(Receiver):
@@ -133,9 +141,7 @@ class LiaisonClient(Receiver):
                 dossier=dossier,
                 dossier_key=dossier_key,
             )
-            accepted = parse(
-                models.AcceptedResponse, await self._authed("POST", "/v1/messages", body=envelope)
-            )
+            accepted = parse(models.AcceptedResponse, await self._post_envelope(envelope))
             return SendResult(accepted.id, accepted.accepted_at, accepted.dossier)
 
         try:
@@ -144,6 +150,34 @@ class LiaisonClient(Receiver):
             log.info("stale devices (missing %s, extra %s): refreshing", exc.missing, exc.extra)
             # Nothing was accepted: a new envelope (new content key) under the same id is fine.
             return await attempt(refresh=True)
+
+    async def _post_envelope(self, envelope: dict[str, Any]) -> Any:
+        """POST one envelope, again when no answer or a passing refusal came back.
+
+        Each try posts the very same bytes, so a repeat of a message the server accepted but
+        whose answer was lost is answered like the first (its idempotency record) and never
+        queued twice; a new envelope under the same id would be ``id_conflict`` instead."""
+        attempt = 1
+        while True:
+            try:
+                return await self._authed("POST", "/v1/messages", body=envelope)
+            except ServerUnreachable:
+                if attempt == SEND_ATTEMPTS:
+                    raise
+                wait = SEND_RETRY_WAIT * attempt
+            except ApiError as exc:
+                # 429 (a full queue, a sender's share) is the recipient's state and clears over
+                # minutes: the caller decides. A busy or failing-over store clears in seconds.
+                wait = exc.retry_after or SEND_RETRY_WAIT * attempt
+                if (
+                    attempt == SEND_ATTEMPTS
+                    or exc.status not in _PASSING
+                    or wait > SEND_LONGEST_WAIT
+                ):
+                    raise
+            log.info("send %s: the same envelope again in %.1f s", envelope["id"], wait)
+            await asyncio.sleep(wait)
+            attempt += 1
 
     async def _box_keys(
         self, recipients: Sequence[str], copy_to_own_devices: bool, *, refresh: bool, dossier: bool
