@@ -54,10 +54,53 @@ def test_mix_weights_parse_and_refuse_unknown_kinds() -> None:
         "direct": 80,
         "org": 10,
         "dossier": 10,
+        "attachment": 0,
     }
-    assert dict(parse_mix("org=1")) == {"direct": 0, "org": 1, "dossier": 0}
+    assert dict(parse_mix("org=1")) == {"direct": 0, "org": 1, "dossier": 0, "attachment": 0}
     with pytest.raises(ValueError, match="mix"):
         parse_mix("broadcast=5")
+
+
+def test_attachment_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="attachment-size"):
+        BenchConfig(mix=parse_mix("attachment=1"), attachment_size=0)
+    with pytest.raises(ValueError, match="baseline"):
+        BenchConfig(mix=parse_mix("direct=1,attachment=1"), baseline=True)
+    with pytest.raises(ValueError, match="mode send"):
+        BenchConfig(mode="send", mix=parse_mix("attachment=1"))
+
+
+@pytest.mark.slow
+def test_attachment_mix_uploads_and_downloads_blobs(tmp_path: Path) -> None:
+    config = BenchConfig(
+        professionals=4,
+        org_size=2,
+        patients=1,
+        mix=parse_mix("direct=50,attachment=50"),
+        attachment_size=100_000,
+        concurrency=4,
+        duration=1.5,
+        warmup=0.3,
+        drain_timeout=5.0,
+        json_out=tmp_path / "attachments.json",
+        progress=False,
+        seed=5,
+    )
+
+    report = run_bench(config)
+
+    liaison = report["phases"]["liaison"]
+    blobs = liaison["attachments"]
+    assert liaison["errors"] == {}
+    assert liaison["receive_errors"] == {}
+    assert blobs["messages"] > 0
+    assert blobs["uploads"] == blobs["messages"]
+    assert blobs["upload_bytes"] == 100_000 * blobs["uploads"]
+    # Every attachment message reached its one device, whose receiver fetched and checked it.
+    assert blobs["downloads"] == blobs["messages"]
+    for key in ("upload_mb_s", "upload_mb_s_per_transfer", "download_mb_s"):
+        assert blobs[key] > 0
+    assert blobs["download_mb_s_per_transfer"] > 0
 
 
 @pytest.mark.slow

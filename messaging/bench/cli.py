@@ -102,10 +102,19 @@ def add_parser(
         "--mix",
         default="direct=100",
         metavar="SPEC",
-        help="message kinds and weights, e.g. direct=80,org=10,dossier=10 (default direct=100)",
+        help="message kinds and weights, e.g. direct=80,org=10,dossier=10 (default direct=100); "
+        "attachment=N: a direct message with one blob, uploaded first, downloaded and checked "
+        "by sdk receivers",
     )
     work.add_argument(
         "--payload-size", type=int, default=1024, metavar="BYTES", help="body size (1024)"
+    )
+    work.add_argument(
+        "--attachment-size",
+        type=int,
+        default=1 << 20,
+        metavar="BYTES",
+        help="bytes of an attachment message's blob (1048576)",
     )
     work.add_argument(
         "--concurrency", type=int, default=32, help="closed loop: sends in flight (default 32)"
@@ -208,6 +217,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         "patients": args.patients,
         "mix": parse_mix(args.mix),
         "payload_size": args.payload_size,
+        "attachment_size": args.attachment_size,
         "concurrency": args.concurrency,
         "rate": args.rate,
         "max_inflight": args.max_inflight,

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 Mode = Literal["load", "send", "soak", "sockets", "queue-depth"]
-Kind = Literal["direct", "org", "dossier"]
+Kind = Literal["direct", "org", "dossier", "attachment"]
 ReceiverKind = Literal["sdk", "ack-only"]
-KINDS: Final[tuple[Kind, ...]] = ("direct", "org", "dossier")
+KINDS: Final[tuple[Kind, ...]] = ("direct", "org", "dossier", "attachment")
+ATTACHMENT_SIZE_MAX: Final = 1 << 30
+"""``--attachment-size`` at most 1 GiB: each sender process writes one such file to upload."""
 
 DEFAULT_DURATION: Final = 10.0
 SOAK_DURATION: Final = 60.0
@@ -29,7 +31,7 @@ def parse_mix(text: str) -> tuple[tuple[Kind, int], ...]:
     for part in text.split(","):
         name, sep, value = part.strip().partition("=")
         if not sep or name not in KINDS:
-            raise ConfigError(f"--mix: {part!r} is not <direct|org|dossier>=<weight>")
+            raise ConfigError(f"--mix: {part!r} is not <{'|'.join(KINDS)}>=<weight>")
         try:
             weight = int(value)
         except ValueError:
@@ -69,8 +71,15 @@ class BenchConfig:
     org_size: int = 10
     patients: int = 2
     # workload
-    mix: tuple[tuple[Kind, int], ...] = (("direct", 100), ("org", 0), ("dossier", 0))
+    mix: tuple[tuple[Kind, int], ...] = (
+        ("direct", 100),
+        ("org", 0),
+        ("dossier", 0),
+        ("attachment", 0),
+    )
     payload_size: int = 1024
+    attachment_size: int = 1 << 20
+    """Bytes of the one blob an ``attachment`` message carries (uploaded before it is sent)."""
     concurrency: int = 32
     rate: float | None = None
     max_inflight: int = 2000
@@ -105,6 +114,10 @@ class BenchConfig:
             (1 <= self.org_size <= self.professionals, "--org-size must be 1..--professionals"),
             (self.patients >= 1, "--patients must be at least 1"),
             (self.payload_size >= 64, "--payload-size must be at least 64 bytes"),
+            (
+                1 <= self.attachment_size <= ATTACHMENT_SIZE_MAX,
+                f"--attachment-size must be 1..{ATTACHMENT_SIZE_MAX} bytes",
+            ),
             (self.concurrency >= 1, "--concurrency must be at least 1"),
             (self.rate is None or self.rate > 0, "--rate must be positive"),
             (self.max_inflight >= 1, "--max-inflight must be at least 1"),
@@ -117,8 +130,13 @@ class BenchConfig:
             (self.batch >= 1, "--batch must be at least 1"),
             (self.envelopes >= 1, "--envelopes must be at least 1"),
             (
-                self.mode != "send" or self.weights().get("dossier", 0) == 0,
-                "--mode send replays direct and org messages only (no dossier in --mix)",
+                self.mode != "send"
+                or self.weights().get("dossier", 0) + self.weights().get("attachment", 0) == 0,
+                "--mode send replays direct and org messages only (no dossier or attachment)",
+            ),
+            (
+                not (self.baseline and self.attachments),
+                "--baseline has no blob store: leave attachment out of --mix",
             ),
             (self.url is None or self.admin_token is not None, "--server needs --admin-token"),
             (
@@ -150,6 +168,11 @@ class BenchConfig:
 
     def weights(self) -> dict[Kind, int]:
         return dict(self.mix)
+
+    @property
+    def attachments(self) -> bool:
+        """Whether some messages carry a blob (``attachment`` weighs in ``--mix``)."""
+        return self.weights().get("attachment", 0) > 0
 
     def as_dict(self) -> dict[str, Any]:
         document = asdict(self)

@@ -22,6 +22,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from messaging import redis_keys
+from messaging.bench.attachments import attachment_file
 from messaging.bench.baseline import BaselineServer
 from messaging.bench.config import BenchConfig
 from messaging.bench.deployment import Endpoint
@@ -207,6 +208,7 @@ async def run_phase(
     procs = config.client_procs
     load = Load(
         payload_size=config.payload_size,
+        attachment_size=config.attachment_size if config.attachments else None,
         concurrency=_split(config.concurrency, procs),
         rate=None if rate is None else rate / procs,
         max_inflight=_split(config.max_inflight, procs),
@@ -253,19 +255,22 @@ async def run_phase(
 
         if pool is None:
             send: SendOne
-            if target == "liaison":
-                send = liaison_sender(stage.clients[: len(pros)])
-            else:
-                send = baseline_sender(stage.session, url, pros, box_keys, population.dossier_key)
             planner = Planner(stage.plan, [p.principal for p in pros], random.Random(seed))  # noqa: S311 (a workload draw, no secret)
 
             def counts() -> tuple[int, int, int]:
                 delivered = stage.receivers.stats.delivered_total if received else 0
                 return sent.started, delivered, sent.failed
 
-            async with progress(name, total, counts, show=shown):
-                await drive(load, window, planner, send, sent)
-                finished.set()
+            with attachment_file(load.attachment_size) as attachment:
+                if target == "liaison":
+                    send = liaison_sender(stage.clients[: len(pros)], attachment)
+                else:
+                    send = baseline_sender(
+                        stage.session, url, pros, box_keys, population.dossier_key
+                    )
+                async with progress(name, total, counts, show=shown):
+                    await drive(load, window, planner, send, sent)
+                    finished.set()
         else:
             running = pool
 
@@ -289,7 +294,13 @@ async def run_phase(
         if pool is not None:
             pool.close()
     figures = phase_figures(
-        target=target, loop=loop, window_s=window_s, sent=sent, received=received, cpu_s=cpu
+        target=target,
+        loop=loop,
+        window_s=window_s,
+        sent=sent,
+        received=received,
+        cpu_s=cpu,
+        attachments=config.attachments,
     )
     figures["redis_calls_per_message"] = {
         name: round(count / sent.accepted, 2)

@@ -1,6 +1,7 @@
 """The receiving side of the load: one WebSocket per device, every event timed and acked.
 
-``Receivers`` read through the SDK (decrypt, verify, ack: what ``liaison watch`` does);
+``Receivers`` read through the SDK (decrypt, verify, ack: what ``liaison watch`` does, and
+download and check the blobs a message names, as ``--save-attachments`` does);
 ``AckOnlyReceivers`` read the frames and ack them, with no client crypto, so that the bench's
 own CPU weighs less on a machine it shares with the server (``--receivers ack-only``).
 """
@@ -10,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import tempfile
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from messaging.bench.attachments import fetch_blobs
 from messaging.bench.workload import ReceiveStats, Window, body_timestamp
 from messaging.client import (
     ACK_BATCH,
@@ -40,13 +44,16 @@ class Receivers:
         self.stats = ReceiveStats()
         self._expected: int | None = None
         self._arrived = asyncio.Event()
+        self._scratch = tempfile.TemporaryDirectory(prefix="liaison-bench-blobs-")
+
+    def _in_window(self, sent_ns: int | None) -> bool:
+        return sent_ns is not None and self.window is not None and sent_ns in self.window
 
     def _delivered(self, sent_ns: int | None, received_ns: int) -> None:
         """Count one message; its latency when it was sent inside the window."""
         stats = self.stats
         stats.delivered_total += 1
-        window = self.window
-        if sent_ns is not None and window is not None and sent_ns in window:
+        if sent_ns is not None and self._in_window(sent_ns):
             stats.delivered += 1
             stats.latency_ns.append(received_ns - sent_ns)
             if self._expected is not None and stats.delivered >= self._expected:
@@ -76,6 +83,7 @@ class Receivers:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        self._scratch.cleanup()
 
     async def drain(self, expected: int, within: float) -> None:
         """Wait for the window's deliveries to arrive, at most ``within`` seconds."""
@@ -94,7 +102,10 @@ class Receivers:
                     continue
                 stats = self.stats
                 if isinstance(item, ReceivedMessage):
-                    self._delivered(body_timestamp(item.body), time.time_ns())
+                    sent_ns, received_ns = body_timestamp(item.body), time.time_ns()
+                    if item.blobs:  # before it counts: ``drain`` then waits for the downloads
+                        await self._fetch(client, item, self._in_window(sent_ns))
+                    self._delivered(sent_ns, received_ns)
                 elif isinstance(item, ReceivedReceipt):
                     stats.receipts += 1
                 elif isinstance(item, ReceivedNotification):
@@ -106,6 +117,20 @@ class Receivers:
                     await client.ack([item.cursor])
         except SdkError as exc:
             self.stats.errors[exc.code] += 1
+
+    async def _fetch(self, client: LiaisonClient, message: ReceivedMessage, counted: bool) -> None:
+        """Download and check the message's blobs before its ack, counted when it was sent in
+        the window; a refused blob is an error of the run, not the end of this receiver."""
+        stats = self.stats
+        try:
+            took_ns = await fetch_blobs(client, message, Path(self._scratch.name))
+        except SdkError as exc:
+            stats.errors[exc.code] += 1
+            return
+        if counted:
+            stats.downloads += len(message.blobs)
+            stats.download_bytes += sum(blob.blob.size for blob in message.blobs)
+            stats.download_ns += took_ns
 
 
 def _created_ns(envelope: dict[str, Any]) -> int | None:

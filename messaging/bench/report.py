@@ -64,6 +64,7 @@ def phase_figures(
     sent: SendStats,
     received: ReceiveStats | None,
     cpu_s: Mapping[str, float | None],
+    attachments: bool = False,
 ) -> dict[str, Any]:
     accepted = sent.accepted
     figures: dict[str, Any] = {
@@ -101,7 +102,32 @@ def phase_figures(
                 "notifications": dict(received.notifications),
             }
         )
+    if attachments:
+        figures["attachments"] = attachment_figures(sent, received, window_s)
     return figures
+
+
+def _mb_s(size: int, ns: float) -> float | None:
+    return round(size / 1e6 / (ns / 1e9), 3) if ns > 0 else None
+
+
+def attachment_figures(
+    sent: SendStats, received: ReceiveStats | None, window_s: float
+) -> dict[str, Any]:
+    """Blob traffic of the window in MB/s (10^6 bytes of plaintext): over the window (all
+    transfers together) and per transfer (bytes over the summed time of each)."""
+    got = ReceiveStats() if received is None else received
+    return {
+        "messages": sent.kinds.get("attachment", 0),
+        "uploads": sent.uploads,
+        "upload_bytes": sent.upload_bytes,
+        "upload_mb_s": _mb_s(sent.upload_bytes, window_s * 1e9) if sent.uploads else None,
+        "upload_mb_s_per_transfer": _mb_s(sent.upload_bytes, sent.upload_ns),
+        "downloads": got.downloads,
+        "download_bytes": got.download_bytes,
+        "download_mb_s": _mb_s(got.download_bytes, window_s * 1e9) if got.downloads else None,
+        "download_mb_s_per_transfer": _mb_s(got.download_bytes, got.download_ns),
+    }
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -198,8 +224,18 @@ _LOAD_ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("server CPU ms/msg", ("cpu_ms_per_message", "server")),
     ("redis CPU ms/msg", ("cpu_ms_per_message", "redis")),
     ("other processes CPU s", ("cpu_s", "other_processes")),
+    ("attachment messages", ("attachments", "messages")),
+    ("blob upload MB/s", ("attachments", "upload_mb_s")),
+    ("blob upload MB/s per transfer", ("attachments", "upload_mb_s_per_transfer")),
+    ("blob download MB/s", ("attachments", "download_mb_s")),
+    ("blob download MB/s per transfer", ("attachments", "download_mb_s_per_transfer")),
     ("errors", ("errors",)),
     ("dossier", ("dossier",)),
+)
+
+
+_OPTIONAL_ROWS = frozenset(
+    {"dossier", "undelivered"} | {label for label, path in _LOAD_ROWS if path[0] == "attachments"}
 )
 
 
@@ -221,7 +257,7 @@ def render_load(report: Mapping[str, Any]) -> str:
     rows: list[list[Any]] = []
     for label, path in _LOAD_ROWS:
         values = [_dig(phases[name], path) for name in names]
-        if all(v in (None, {}, 0) for v in values) and label in ("dossier", "undelivered"):
+        if all(v in (None, {}, 0) for v in values) and label in _OPTIONAL_ROWS:
             continue
         row: list[Any] = [label, *values]
         if "baseline" in names:

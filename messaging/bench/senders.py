@@ -22,6 +22,7 @@ from typing import Any, Literal
 import aiohttp
 
 from messaging import crypto
+from messaging.bench.attachments import attachment_file
 from messaging.bench.procstat import own_cpu_seconds
 from messaging.bench.workload import (
     Load,
@@ -84,11 +85,13 @@ async def _child(
 ) -> SendStats:
     identities = [unpack(spec.url, packed) for packed in spec.identities]
     stats = SendStats()
-    async with aiohttp.ClientSession(connector=connector()) as session:
+    async with contextlib.AsyncExitStack() as stack:
+        attachment = stack.enter_context(attachment_file(spec.load.attachment_size))
+        session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector()))
         clients = [LiaisonClient(spec.url, identity, session=session) for identity in identities]
         if spec.target == "liaison":
             await asyncio.gather(*(client.login() for client in clients))
-            send = liaison_sender(clients)
+            send = liaison_sender(clients, attachment)
         else:
             send = baseline_sender(session, spec.url, identities, spec.box_keys, spec.dossier_key)
         planner = Planner(spec.plan, [i.principal for i in identities], random.Random(spec.seed))  # noqa: S311

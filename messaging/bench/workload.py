@@ -20,6 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
@@ -27,6 +28,7 @@ import aiohttp
 from messaging.bench.config import Kind
 from messaging.client import (
     ApiError,
+    BlobAttachment,
     DeviceIdentity,
     LiaisonClient,
     MessageContent,
@@ -104,6 +106,8 @@ class Planner:
                 ins=rng.choice(self._plan.patients), type=DOSSIER_TYPE, title="Lettre bench"
             )
             return index, Target("dossier", (other,), 1, header)
+        if kind == "attachment":
+            return index, Target("attachment", (other,), 1)
         return index, Target("direct", (other,), 1)
 
     def _other(self, sender: str) -> str:
@@ -148,9 +152,15 @@ class SendStats:
     accept_ns: list[int] = field(default_factory=list)
     client_cpu_s: float = 0.0
     """Filled by a sender process with its own CPU over the window."""
+    uploads: int = 0
+    upload_bytes: int = 0
+    """Plaintext bytes of the blobs uploaded for the window's accepted messages."""
+    upload_ns: int = 0
+    """Time spent in those uploads, summed over them (they overlap)."""
 
     def merge(self, other: SendStats) -> None:
-        for name in ("started", "failed", "attempted", "accepted", "expected_deliveries"):
+        counters = ("started", "failed", "attempted", "accepted", "expected_deliveries")
+        for name in (*counters, "uploads", "upload_bytes", "upload_ns"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.skipped += other.skipped
         self.errors.update(other.errors)
@@ -169,21 +179,48 @@ class ReceiveStats:
     receipts: int = 0
     notifications: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    downloads: int = 0
+    """Blobs downloaded and verified for messages sent in the window (``Receivers``)."""
+    download_bytes: int = 0
+    download_ns: int = 0
 
 
 # --- sending ----------------------------------------------------------------------------------
 
-SendOne = Callable[[int, Target, str], Awaitable[str | None]]
-"""Send one message (sender index, target, body); the dossier outcome, if any."""
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    dossier: str | None = None
+    """The dossier outcome, if any."""
+    upload_bytes: int = 0
+    upload_ns: int = 0
 
 
-def liaison_sender(clients: Sequence[LiaisonClient]) -> SendOne:
-    async def send(index: int, target: Target, body: str) -> str | None:
-        result = await clients[index].send(target.recipients, SUBJECT, body, dossier=target.dossier)
-        outcome = result.dossier
+SendOne = Callable[[int, Target, str], Awaitable[Sent]]
+"""Send one message (sender index, target, body)."""
+
+
+def liaison_sender(clients: Sequence[LiaisonClient], attachment: Path | None = None) -> SendOne:
+    """Sends through the SDK; an ``attachment`` target first uploads ``attachment`` as a blob
+    (the SDK seals it under a fresh key) and names it in the message."""
+
+    async def send(index: int, target: Target, body: str) -> Sent:
+        client = clients[index]
+        blobs: list[BlobAttachment] = []
+        upload_ns = 0
+        if target.kind == "attachment":
+            assert attachment is not None  # the mix has attachments: the caller made the file
+            start = time.perf_counter_ns()
+            blobs.append(await client.blobs.upload(attachment, "application/octet-stream"))
+            upload_ns = time.perf_counter_ns() - start
+        result = await client.send(
+            target.recipients, SUBJECT, body, dossier=target.dossier, blobs=blobs
+        )
+        size, outcome = sum(blob.blob.size for blob in blobs), result.dossier
         if outcome is None:
-            return None
-        return outcome.status if outcome.code is None else f"{outcome.status}:{outcome.code}"
+            return Sent(None, size, upload_ns)
+        code = outcome.status if outcome.code is None else f"{outcome.status}:{outcome.code}"
+        return Sent(code, size, upload_ns)
 
     return send
 
@@ -225,7 +262,7 @@ def baseline_sender(
     # Sent like a bearer token so that both servers parse the same headers; never checked.
     headers = {"Authorization": "Bearer baseline", "Accept": "application/json"}
 
-    async def send(index: int, target: Target, body: str) -> str | None:
+    async def send(index: int, target: Target, body: str) -> Sent:
         envelope = signed_envelope(senders[index], target, body, box_keys, dossier_key)
         try:
             async with session.post(endpoint, json=envelope, headers=headers) as answer:
@@ -235,7 +272,7 @@ def baseline_sender(
                     raise ApiError(answer.status, code, "baseline refused", {})
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise SdkError("server_unreachable", str(exc) or type(exc).__name__) from exc
-        return None
+        return Sent()
 
     return send
 
@@ -245,6 +282,8 @@ class Load:
     """How hard to push, for one process."""
 
     payload_size: int
+    attachment_size: int | None
+    """Bytes of the blob of an ``attachment`` message; None when the mix has none."""
     concurrency: int
     rate: float | None
     max_inflight: int
@@ -265,7 +304,7 @@ async def drive(
         measured = t_ns in window
         stats.started += 1
         try:
-            outcome = await send(index, target, body)
+            sent = await send(index, target, body)
         except SdkError as exc:
             stats.failed += 1
             (stats.errors if measured else stats.warmup_errors)[exc.code] += 1
@@ -279,8 +318,12 @@ async def drive(
             stats.accept_ns.append(time.time_ns() - t_ns)
             stats.expected_deliveries += target.expected
             stats.kinds[target.kind] += 1
-            if outcome is not None:
-                stats.dossier[outcome] += 1
+            if sent.dossier is not None:
+                stats.dossier[sent.dossier] += 1
+            if sent.upload_bytes:
+                stats.uploads += 1
+                stats.upload_bytes += sent.upload_bytes
+                stats.upload_ns += sent.upload_ns
 
     def admit(t_ns: int) -> bool:
         """Count a send of the window against the quota; False once it is spent."""

@@ -93,6 +93,7 @@ class LiaisonClient(Receiver):
         message_id: str | None = None,
         files: Sequence[Path] = (),
         progress: Callable[[Path], Progress | None] | None = None,
+        blobs: Sequence[BlobAttachment] = (),
     ) -> SendResult:
         """Encrypt and send one message; retried once, same id, if the devices were stale.
 
@@ -102,7 +103,8 @@ class LiaisonClient(Receiver):
         is delivered either way.
 
         Each of ``files`` rides in the envelope up to ``BLOB_THRESHOLD`` bytes and is uploaded
-        as a blob above it (``progress(path)`` may give a callback for that upload)."""
+        as a blob above it (``progress(path)`` may give a callback for that upload); ``blobs``
+        are attachments already uploaded (``blobs.upload``), named after those."""
         if dossier is not None:
             try:
                 validate_ins(dossier.ins)
@@ -110,7 +112,7 @@ class LiaisonClient(Receiver):
                 raise SdkError("invalid_ins", f"{dossier.ins}: {exc}") from exc
         targets = list(dict.fromkeys(recipients))
         inline = [Attachment(*a) for a in attachments]
-        blobs: list[BlobAttachment] = []
+        uploaded: list[BlobAttachment] = []
         for path in files:
             media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             if (await asyncio.to_thread(path.stat)).st_size <= BLOB_THRESHOLD:
@@ -118,8 +120,9 @@ class LiaisonClient(Receiver):
                 inline.append(Attachment(path.name, media_type, data))
             else:
                 report = None if progress is None else progress(path)
-                blobs.append(await self.blobs.upload(path, media_type, report))
-        content = MessageContent(subject, body, tuple(inline), in_reply_to, blobs=tuple(blobs))
+                uploaded.append(await self.blobs.upload(path, media_type, report))
+        named = (*uploaded, *blobs)
+        content = MessageContent(subject, body, tuple(inline), in_reply_to, blobs=named)
         message_id = message_id or str(uuid.uuid4())
         created_at = rfc3339(now_ms())
         dossier_key = None
