@@ -50,6 +50,7 @@ from messaging.redis_clients import (
     connection_class,
     unobserved,
 )
+from messaging.redis_pipe import Endpoint, Pipes
 from messaging.redis_text import text
 from messaging.scripts import Call
 from messaging.settings import Settings
@@ -95,9 +96,11 @@ class RedisLink:
         sharded: bool,
         wait_replicas: int,
         wait_timeout_ms: int,
+        pipes: Pipes | None = None,
         batches_in_flight: int = BATCHES_IN_FLIGHT,
     ) -> None:
         self.client = client
+        self._pipes = pipes
         self._feed = feed
         self.sharded = sharded
         self.publish_command: PublishCommand = "SPUBLISH" if sharded else "PUBLISH"
@@ -129,6 +132,8 @@ class RedisLink:
             await cluster.ping(target_nodes=RedisCluster.PRIMARIES)
 
     async def aclose(self) -> None:
+        if self._pipes is not None:
+            self._pipes.close()
         await self.client.aclose()
 
     async def run(self, calls: Sequence[Call], *, durable: bool = False) -> list[Any]:
@@ -159,15 +164,7 @@ class RedisLink:
         """One batch, one round trip per node (two when a script must first be loaded); an
         error reply stands in the list for its call."""
         waits = self._waits([c for c, d in zip(calls, durable, strict=True) if d])
-        async with self.client.pipeline(transaction=False) as pipe:
-            for call in calls:
-                if call.script is None:
-                    pipe.execute_command(*call.args)
-                else:
-                    pipe.execute_command("EVALSHA", call.script.sha, *call.args)
-            for target in waits:
-                pipe.execute_command("WAIT", self._wait_replicas, self._wait_timeout_ms, **target)
-            results: list[Any] = await pipe.execute(raise_on_error=False)
+        results = await self._round_trip(calls, waits)
         replies, acks = results[: len(calls)], results[len(calls) :]
         unloaded = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if unloaded:
@@ -193,6 +190,32 @@ class RedisLink:
                 for r, d in zip(replies, durable, strict=True)
             ]
         return replies
+
+    async def _round_trip(
+        self, calls: Sequence[Call], waits: Sequence[dict[str, Any]]
+    ) -> list[Any]:
+        """Each call's reply, then each ``WAIT``'s, an error reply standing in for its call."""
+        wait = ("WAIT", self._wait_replicas, self._wait_timeout_ms)
+        pipes = self._pipes
+        if pipes is None:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for call in calls:
+                    pipe.execute_command(*call.wire)
+                for target in waits:
+                    pipe.execute_command(*wait, **target)
+                results: list[Any] = await pipe.execute(raise_on_error=False)
+            return results
+        commands = [*(call.wire for call in calls), *(wait for _ in waits)]
+        results = await pipes.run(pipes.endpoint, commands)
+        # As redis-py would: a plain command's reply in the shape its callback gives (XRANGE's
+        # entries as (id, fields) pairs); scripts have none.
+        callbacks = self.client.response_callbacks
+        for i, call in enumerate(calls):
+            if call.script is None and not isinstance(results[i], Exception):
+                callback = callbacks.get(call.args[0])
+                if callback is not None:
+                    results[i] = callback(results[i])
+        return results
 
     def _waits(self, calls: Sequence[Call]) -> list[dict[str, Any]]:
         """One ``WAIT`` per node the calls write to: its target, as a pipeline keyword."""
@@ -244,6 +267,7 @@ async def connect(settings: Settings, observe: Observe = unobserved) -> RedisLin
             sharded=False,
             wait_replicas=settings.redis_wait_replicas,
             wait_timeout_ms=round(settings.redis_wait_timeout_seconds * 1000),
+            pipes=Pipes(Endpoint.of_pool(pool.connection_kwargs, pool.connection_class), observe),
         )
     cluster = Cluster.from_url(
         settings.redis_url,

@@ -86,6 +86,11 @@ class Call:
         return cls(None, args)
 
     @property
+    def wire(self) -> tuple[Any, ...]:
+        """The command as sent: a script by its SHA1 (``EVALSHA``)."""
+        return self.args if self.script is None else ("EVALSHA", self.script.sha, *self.args)
+
+    @property
     def key(self) -> str:
         """The call's first key: its slot is the call's slot (a call never spans two)."""
         return str(self.args[1])
