@@ -5,12 +5,18 @@ timed test)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient
+from aiohttp.web import Application, Request
 
+from messaging.bench import population
 from messaging.bench.config import BenchConfig, parse_mix
 from messaging.bench.runner import run_bench
+from tests.conftest import ADMIN_TOKEN
 
 
 @pytest.mark.slow
@@ -190,3 +196,32 @@ def test_queue_depth_mode_fills_a_queue_deeper_than_one_senders_fair_share(
     assert [min(d["queue_length_measured"]) for d in depths] == [10, 400]
     assert all(d["fill_errors"] == {} and d["errors"] == {} for d in depths)
     assert report["queue_depth"]["ratio"] is not None
+
+
+async def test_a_second_population_on_the_same_server_is_created(
+    client: TestClient[Request, Application], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``liaison bench --server`` run twice: the second run's professionals and organisation
+    have the same pattern of names as the first's, which the directory would refuse as look-alikes
+    were the names not marked with their run."""
+    runs: Iterator[int] = iter((41, 42))
+    monkeypatch.setattr(population, "run_number", lambda: next(runs))
+    url = str(client.make_url("")).rstrip("/")
+    async with aiohttp.ClientSession() as session:
+        first, second = [
+            await population.create_population(
+                session,
+                url,
+                ADMIN_TOKEN,
+                professionals=3,
+                org_size=2,
+                patients=1,
+                with_dossiers=True,
+            )
+            for _ in range(2)
+        ]
+
+    assert (first.run, second.run) == (41, 42)
+    assert len(second.professionals) == 3
+    assert len(second.patients) == 1
+    assert {p.principal for p in first.devices()}.isdisjoint(p.principal for p in second.devices())

@@ -10,6 +10,7 @@ import aiohttp
 from messaging.bench.config import BenchConfig
 from messaging.bench.population import (
     bounded,
+    display_name,
     enroll_device,
     rpps,
 )
@@ -41,5 +42,7 @@ async def enroll_many(
     return await bounded(
         SETUP_CONCURRENCY,
         range(first, first + count),
-        lambda i: enroll_device(admin, session, url, rpps(run, i), "professional", f"Dr {i}"),
+        lambda i: enroll_device(
+            admin, session, url, rpps(run, i), "professional", display_name(f"Dr {i}", run)
+        ),
     )

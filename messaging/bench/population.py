@@ -2,8 +2,9 @@
 each, one organisation of ``org_size`` of them, and patients whose dossiers every professional
 may write to (the first professional is their médecin traitant, the others are grantees).
 
-Identifiers are drawn from a random run number, so that repeated runs against one long-lived
-server (``--server``) do not collide.
+Identifiers and display names carry a random run number, so that repeated runs against one
+long-lived server (``--server``) do not collide: not the ids, nor the names, which the directory
+refuses when they look like another principal's (``similar_name``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,13 @@ def run_number() -> int:
 
 def rpps(run: int, index: int) -> str:
     return f"rpps:{run:06d}{index:05d}"
+
+
+def display_name(label: str, run: int) -> str:
+    """``label`` marked with its run. Rather than ``allow_similar_name`` on every creation: the
+    look-alike check then still guards the bench against a real principal's name, and a person
+    reading the directory of a shared server can tell one run's principals from another's."""
+    return f"{label} (run {run:06d})"
 
 
 def new_ins(run: int, index: int, birth: date = PATIENT_BIRTH) -> str:
@@ -167,12 +175,19 @@ async def create_population(
             SETUP_CONCURRENCY,
             range(professionals),
             lambda i: enroll_device(
-                admin, session, url, rpps(run, i), "professional", f"Dr Bench {i}"
+                admin,
+                session,
+                url,
+                rpps(run, i),
+                "professional",
+                display_name(f"Dr Bench {i}", run),
             ),
         )
         org = f"org:bench-{run:06d}"
         members = tuple(p.principal for p in pros[:org_size])
-        await admin.create_principal(org, "organisation", "Bench team", members=members)
+        await admin.create_principal(
+            org, "organisation", display_name("Bench team", run), members=members
+        )
         people: list[Patient] = []
         if with_dossiers:
             names = [p.principal for p in pros]
