@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import re
+import weakref
 
 import pytest
 from aiohttp import WSCloseCode
@@ -66,6 +67,41 @@ def test_configure_installs_one_handler_in_the_chosen_format() -> None:
         root.handlers[:], root.level = saved
     [line] = stream.getvalue().splitlines()
     assert json.loads(line)["message"] == "shown"
+
+
+async def test_access_lines_are_written_in_batches_and_a_warning_at_once() -> None:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    stream = io.StringIO()
+    try:
+        logs.configure("text", "info", stream)
+        [handler] = root.handlers
+        logs.access("a-1", "GET", "/healthz", 200, 0.25)
+        logs.access("a-2", "POST", "/v1/messages", 202, 1.5)
+        held = stream.getvalue()
+        logging.getLogger("liaison.test").warning("not late")
+        with_warning = stream.getvalue().splitlines()
+        logs.access("a-3", "GET", "/healthz", 200, 0.25)
+        await asyncio.sleep(logs.ACCESS_FLUSH_SECONDS * 2)
+        after_a_while = stream.getvalue().splitlines()
+        logs.access("a-4", "GET", "/healthz", 200, 0.25)
+        logging.shutdown([weakref.ref(handler)])  # what every exit path runs
+        at_exit = stream.getvalue().splitlines()
+    finally:
+        root.handlers[:], root.level = saved
+
+    assert held == ""
+    assert [line.split(" ", 3)[3] for line in with_warning] == [
+        "liaison.access GET /healthz 200 0.2 ms request_id=a-1 method=GET route=/healthz"
+        " status=200 duration_ms=0.25",
+        "liaison.access POST /v1/messages 202 1.5 ms request_id=a-2 method=POST"
+        " route=/v1/messages status=202 duration_ms=1.5",
+        "liaison.test not late",
+    ]
+    assert len(after_a_while) == 4
+    assert "request_id=a-3" in after_a_while[3]
+    assert len(at_exit) == 5
+    assert "request_id=a-4" in at_exit[4]
 
 
 async def test_each_request_has_one_access_line_by_route_template(

@@ -31,8 +31,6 @@ REQUEST_ID = web.RequestKey("request_id", str)
 _WELL_FORMED: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _UNMATCHED: Final = "unmatched"
 
-access_log = logging.getLogger(logs.ACCESS_LOGGER)
-
 
 def request_id(request: web.Request) -> str:
     given = request.headers.get(REQUEST_ID_HEADER)
@@ -64,22 +62,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         elapsed = time.perf_counter() - started
         route = route_template(request)
         request.app[METRICS].observe_request(request.method, route, status, elapsed)
-        if access_log.isEnabledFor(logging.INFO):
-            duration_ms = round(elapsed * 1000, 3)
-            access_log.info(
-                "%s %s %d %.1f ms",
-                request.method,
-                route,
-                status,
-                duration_ms,
-                extra={
-                    "request_id": rid,
-                    "method": request.method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": duration_ms,
-                },
-            )
+        logs.access(rid, request.method, route, status, round(elapsed * 1000, 3))
         logs.REQUEST_ID.reset(token)
 
 
