@@ -44,7 +44,6 @@ from messaging.models import (
     DossierHeader,
     DossierOutcome,
     Envelope,
-    Receipt,
     SkippedDevice,
 )
 from messaging.rate_limits import Budget, RateLimits
@@ -367,17 +366,19 @@ class Delivery:
         at = rfc3339(now_ms())
         items: list[QueueItem] = []
         for message in acked:
-            receipt = Receipt(
-                message_id=message.message_id,
-                recipient=caller.principal,
-                device=caller.device,
-                status="delivered",
-                at=at,
-            )
+            # Every value is the server's own or was validated on the way in: a Receipt's
+            # fields, built without validating them again (a tenth of an ack's work).
+            receipt: dict[str, Any] = {
+                "message_id": message.message_id,
+                "recipient": caller.principal,
+                "device": caller.device,
+                "status": "delivered",
+                "at": at,
+            }
             items += self._events.items(
                 senders.get(message.sender, {}),
                 "receipt",
-                receipt.model_dump(),
+                receipt,
                 "",  # one receipt per ack that deleted the event: nothing to deduplicate
             )
         return items

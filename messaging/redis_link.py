@@ -6,8 +6,9 @@ Everything else holds a ``RedisLink``: ``client`` for single commands (redis-py'
 no call ever spans slots; what differs on a cluster is kept here:
 
 - ``run`` sends one batch per node: each call goes to the node owning its slot, each node's
-  calls travel on one of its connections, all nodes at once (redis-py's cluster pipeline). The
-  calls of every request of one event-loop turn share that batch (``messaging.autopipeline``).
+  calls travel on that node's batch connection, all nodes at once, and what a node redirects
+  goes again through redis-py's cluster pipeline (``messaging.redis_batches``). The calls of
+  every request of one event-loop turn share that batch (``messaging.autopipeline``).
 - A multi-key command whose keys span slots is refused, never split: redis-py would split a
   ``DEL`` or ``EXISTS`` into one command per slot, quietly making one atomic step several
   (``messaging.redis_clients.CrossSlot``).
@@ -27,7 +28,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeAlias
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
-from redis.asyncio.cluster import ClusterNode
 from redis.exceptions import (
     ClusterDownError,
     ClusterError,
@@ -42,6 +42,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from messaging.autopipeline import AutoPipeline, Then
 from messaging.errors import ReplicasUnavailable
 from messaging.pubsub import Feed, PatternFeed, ShardedFeed, SubscriberOptions
+from messaging.redis_batches import OnClusterPipes, OnPipe, RoundTrip, ThroughRedisPy, Wait
 from messaging.redis_clients import (
     Cluster,
     Observe,
@@ -96,7 +97,7 @@ class RedisLink:
         sharded: bool,
         wait_replicas: int,
         wait_timeout_ms: int,
-        pipes: Pipes | None = None,
+        pipes: Pipes,
         batches_in_flight: int = BATCHES_IN_FLIGHT,
     ) -> None:
         self.client = client
@@ -105,7 +106,14 @@ class RedisLink:
         self.sharded = sharded
         self.publish_command: PublishCommand = "SPUBLISH" if sharded else "PUBLISH"
         self._wait_replicas = wait_replicas
-        self._wait_timeout_ms = wait_timeout_ms
+        wait = Wait(wait_replicas, wait_timeout_ms)
+        self._round_trip: RoundTrip = (
+            OnClusterPipes(
+                client, pipes, client.response_callbacks, wait, ThroughRedisPy(client, wait)
+            )
+            if isinstance(client, RedisCluster)
+            else OnPipe(pipes, client.response_callbacks, wait)
+        )
         self._batches = AutoPipeline(self._execute, max_in_flight=batches_in_flight)
 
     @property
@@ -132,8 +140,7 @@ class RedisLink:
             await cluster.ping(target_nodes=RedisCluster.PRIMARIES)
 
     async def aclose(self) -> None:
-        if self._pipes is not None:
-            self._pipes.close()
+        self._pipes.close()
         await self.client.aclose()
 
     async def run(self, calls: Sequence[Call], *, durable: bool = False) -> list[Any]:
@@ -163,9 +170,7 @@ class RedisLink:
     async def _execute(self, calls: Sequence[Call], durable: Sequence[bool]) -> list[Any]:
         """One batch, one round trip per node (two when a script must first be loaded); an
         error reply stands in the list for its call."""
-        waits = self._waits([c for c, d in zip(calls, durable, strict=True) if d])
-        results = await self._round_trip(calls, waits)
-        replies, acks = results[: len(calls)], results[len(calls) :]
+        replies, acks = await self._round_trip(calls, durable)
         unloaded = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if unloaded:
             missing = {id(s): s for i in unloaded if (s := calls[i].script) is not None}
@@ -190,47 +195,6 @@ class RedisLink:
                 for r, d in zip(replies, durable, strict=True)
             ]
         return replies
-
-    async def _round_trip(
-        self, calls: Sequence[Call], waits: Sequence[dict[str, Any]]
-    ) -> list[Any]:
-        """Each call's reply, then each ``WAIT``'s, an error reply standing in for its call."""
-        wait = ("WAIT", self._wait_replicas, self._wait_timeout_ms)
-        pipes = self._pipes
-        if pipes is None:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for call in calls:
-                    pipe.execute_command(*call.wire)
-                for target in waits:
-                    pipe.execute_command(*wait, **target)
-                results: list[Any] = await pipe.execute(raise_on_error=False)
-            return results
-        commands = [*(call.wire for call in calls), *(wait for _ in waits)]
-        results = await pipes.run(pipes.endpoint, commands)
-        # As redis-py would: a plain command's reply in the shape its callback gives (XRANGE's
-        # entries as (id, fields) pairs); scripts have none.
-        callbacks = self.client.response_callbacks
-        for i, call in enumerate(calls):
-            if call.script is None and not isinstance(results[i], Exception):
-                callback = callbacks.get(call.args[0])
-                if callback is not None:
-                    results[i] = callback(results[i])
-        return results
-
-    def _waits(self, calls: Sequence[Call]) -> list[dict[str, Any]]:
-        """One ``WAIT`` per node the calls write to: its target, as a pipeline keyword."""
-        if not calls:
-            return []
-        cluster = self.cluster
-        if cluster is None:
-            return [{}]
-        nodes: dict[str, ClusterNode] = {}
-        for call in calls:
-            node = cluster.get_node_from_key(call.key)
-            if node is None:
-                raise SlotNotCoveredError(f"no node serves the slot of {call.key!r}")
-            nodes[node.name] = node
-        return [{"target_nodes": node} for node in nodes.values()]
 
 
 async def server_major_version(client: RedisClient) -> int:
@@ -294,4 +258,11 @@ async def connect(settings: Settings, observe: Observe = unobserved) -> RedisLin
         sharded=pubsub == "sharded",
         wait_replicas=settings.redis_wait_replicas,
         wait_timeout_ms=round(settings.redis_wait_timeout_seconds * 1000),
+        pipes=Pipes(
+            Endpoint.of_pool(
+                cluster.nodes_manager.connection_kwargs,
+                cluster.nodes_manager.connection_kwargs["connection_class"],
+            ),
+            observe,
+        ),
     )

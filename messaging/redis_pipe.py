@@ -232,7 +232,8 @@ class Pipes:
         self.endpoint = endpoint
         self._observe = observe
         self._open: dict[tuple[str, int], PipeConnection] = {}
-        self._opening: dict[tuple[str, int], asyncio.Task[PipeConnection]] = {}
+        self._opening: dict[tuple[str, int], asyncio.Future[PipeConnection]] = {}
+        self._closed = False
 
     async def run(self, endpoint: Endpoint, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """The replies of ``commands`` on ``endpoint``'s node, in one round trip."""
@@ -256,10 +257,16 @@ class Pipes:
             self._opening[node] = opening
             opening.add_done_callback(lambda _: self._opening.pop(node, None))
         connection = await asyncio.shield(opening)
+        if self._closed:  # closed while it opened: it must not outlive the client
+            connection.close()
+            raise RedisConnectionError("the Redis client is closed")
         self._open[node] = connection
         return connection
 
     def close(self) -> None:
+        self._closed = True
+        for opening in self._opening.values():
+            opening.cancel()
         for connection in self._open.values():
             connection.close()
         self._open.clear()

@@ -37,6 +37,28 @@ async def test_one_pipeline_reaches_every_node_and_answers_in_call_order(
     assert read == [key.encode() for key in keys]
 
 
+async def test_a_call_sent_to_a_node_that_no_longer_serves_its_slot_goes_again_and_lands(
+    redis_link: RedisLink,
+) -> None:
+    """The batch connections follow redis-py's slot map; when it is stale (a slot moved), the
+    node answers MOVED and the call goes again through redis-py, which repairs the map."""
+    cluster = redis_link.cluster
+    assert cluster is not None
+    keys = [redis_keys.device(device) for device in DEVICES]
+    await redis_link.run([Call.command("SET", key, key) for key in keys])
+    moved = keys[0]
+    slot = cluster.keyslot(moved)
+    owner = cluster.get_node_from_key(moved)
+    assert owner is not None
+    stranger = next(n for n in cluster.get_primaries() if n.name != owner.name)
+    cluster.nodes_manager.slots_cache[slot] = [stranger]
+    read = await redis_link.run([Call.command("GET", key) for key in keys])
+    assert read == [key.encode() for key in keys]
+    repaired = cluster.get_node_from_key(moved)
+    assert repaired is not None
+    assert repaired.name == owner.name
+
+
 async def test_a_multi_key_command_across_slots_is_refused_not_split(
     redis_link: RedisLink,
 ) -> None:

@@ -36,8 +36,13 @@ async def json_object(request: web.Request, limit: int | None = None) -> dict[st
     if request.content_length is not None and request.content_length > limit:
         raise too_large(f"the body is larger than {limit} bytes", limit=limit)
     try:
-        async with asyncio.timeout(settings.body_timeout_seconds):
+        if request.content.is_eof():
+            # The whole body came with the headers (most do): nothing to wait for, and no
+            # timer to arm and cancel (~35 µs of a send, docs/performance.md).
             body = await request.read()
+        else:
+            async with asyncio.timeout(settings.body_timeout_seconds):
+                body = await request.read()
     except TimeoutError:
         # What is left of the body is never read: the connection goes with the answer.
         request.protocol.close()
