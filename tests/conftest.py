@@ -58,9 +58,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     # appendfsync always: a test that kills and restarts the server may rely on every write.
-    server = RedisServer(
-        tmp_path_factory.mktemp("redis"), appendfsync="always", binary=_test_redis_binary()
-    )
+    yield from running_redis(tmp_path_factory.mktemp("redis"), appendfsync="always")
+
+
+def running_redis(directory: Path, **options: Any) -> Iterator[RedisServer]:
+    """A private Redis (``RedisServer``'s ``options``: a password, an AOF policy) for a
+    fixture to yield from, stopped afterwards."""
+    server = RedisServer(directory, binary=_test_redis_binary(), **options)
     server.start()
     try:
         yield server

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from messaging.redis_server import RedisServer
 from messaging.server.app import create_app
 from messaging.settings import Settings
-from tests.conftest import ADMIN_TOKEN, _test_redis_binary
+from tests.conftest import ADMIN_TOKEN, running_redis
 from tests.support import World, compose
 
 PASSWORD = "the-default-user-s-password"
@@ -22,14 +22,7 @@ ACL_PASSWORD = "liaison-s-own-password"
 
 @pytest.fixture(scope="module")
 def locked_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(
-        tmp_path_factory.mktemp("locked"), binary=_test_redis_binary(), password=PASSWORD
-    )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running_redis(tmp_path_factory.mktemp("locked"), password=PASSWORD)
 
 
 @pytest.mark.parametrize("user", ["default", "acl"])

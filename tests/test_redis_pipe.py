@@ -18,7 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from messaging.redis_pipe import Endpoint, Pipes
 from messaging.redis_server import RedisServer
-from tests.conftest import _test_redis_binary
+from tests.conftest import running_redis
 
 PASSWORD = "pipe-password"
 
@@ -36,65 +36,58 @@ def _unobserved(command: str, seconds: float) -> None:
 
 @pytest.fixture(scope="module")
 def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(
-        tmp_path_factory.mktemp("pipe"), binary=_test_redis_binary(), password=PASSWORD
+    yield from running_redis(tmp_path_factory.mktemp("pipe"), password=PASSWORD)
+
+
+@pytest.fixture
+def pipes(redis_url: str) -> Iterator[Pipes]:
+    opened = Pipes(_endpoint(redis_url), _unobserved)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+async def test_batches_sent_back_to_back_each_get_their_own_replies(pipes: Pipes) -> None:
+    key = "liaison:test:pipe:counter"
+
+    async def batch(size: int) -> list[Any]:
+        return await pipes.run(pipes.endpoint, [("INCR", key)] * size + [("PING",)])
+
+    sizes = [1, 5, 2, 9, 3, 7] * 5
+    results = await asyncio.gather(*(batch(size) for size in sizes))
+    counts: list[int] = []
+    for size, replies in zip(sizes, results, strict=True):
+        assert len(replies) == size + 1
+        assert replies[-1] == b"PONG"
+        counts += replies[:-1]
+    # Every INCR answered once, to the batch that sent it, in the order they ran.
+    assert sorted(counts) == list(range(1, sum(sizes) + 1))
+    for replies in results:
+        assert replies[:-1] == sorted(replies[:-1])
+
+
+async def test_an_error_reply_is_a_value_among_the_others(pipes: Pipes) -> None:
+    key = "liaison:test:pipe:text"
+    replies = await pipes.run(
+        pipes.endpoint,
+        [
+            ("SET", key, "x"),
+            ("EVALSHA", "0" * 40, 0),
+            ("HGET", key, "field"),
+            ("GET", key),
+        ],
     )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-async def test_batches_sent_back_to_back_each_get_their_own_replies(redis_url: str) -> None:
-    pipes = Pipes(_endpoint(redis_url), _unobserved)
-    try:
-        key = "liaison:test:pipe:counter"
-
-        async def batch(size: int) -> list[Any]:
-            return await pipes.run(pipes.endpoint, [("INCR", key)] * size + [("PING",)])
-
-        sizes = [1, 5, 2, 9, 3, 7] * 5
-        results = await asyncio.gather(*(batch(size) for size in sizes))
-        counts: list[int] = []
-        for size, replies in zip(sizes, results, strict=True):
-            assert len(replies) == size + 1
-            assert replies[-1] == b"PONG"
-            counts += replies[:-1]
-        # Every INCR answered once, to the batch that sent it, in the order they ran.
-        assert sorted(counts) == list(range(1, sum(sizes) + 1))
-        for replies in results:
-            assert replies[:-1] == sorted(replies[:-1])
-    finally:
-        pipes.close()
-
-
-async def test_an_error_reply_is_a_value_among_the_others(redis_url: str) -> None:
-    pipes = Pipes(_endpoint(redis_url), _unobserved)
-    try:
-        key = "liaison:test:pipe:text"
-        replies = await pipes.run(
-            pipes.endpoint,
-            [
-                ("SET", key, "x"),
-                ("EVALSHA", "0" * 40, 0),
-                ("HGET", key, "field"),
-                ("GET", key),
-            ],
-        )
-        assert replies[0] == b"OK"
-        assert isinstance(replies[1], NoScriptError)
-        assert isinstance(replies[2], ResponseError)
-        assert "WRONGTYPE" in str(replies[2])
-        assert replies[3] == b"x"
-    finally:
-        pipes.close()
+    assert replies[0] == b"OK"
+    assert isinstance(replies[1], NoScriptError)
+    assert isinstance(replies[2], ResponseError)
+    assert "WRONGTYPE" in str(replies[2])
+    assert replies[3] == b"x"
 
 
 async def test_a_lost_connection_fails_what_it_carried_and_the_next_batch_reconnects(
-    redis_url: str,
+    pipes: Pipes, redis_url: str
 ) -> None:
-    pipes = Pipes(_endpoint(redis_url), _unobserved)
     admin = Redis.from_url(redis_url)
     try:
         (connection_id,) = await pipes.run(pipes.endpoint, [("CLIENT", "ID")])
@@ -108,7 +101,6 @@ async def test_a_lost_connection_fails_what_it_carried_and_the_next_batch_reconn
         (again,) = await pipes.run(pipes.endpoint, [("CLIENT", "ID")])
         assert again != connection_id
     finally:
-        pipes.close()
         await admin.aclose()
 
 
