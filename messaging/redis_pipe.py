@@ -255,7 +255,13 @@ class Pipes:
         if opening is None:
             opening = asyncio.ensure_future(PipeConnection.open(endpoint))
             self._opening[node] = opening
-            opening.add_done_callback(lambda _: self._opening.pop(node, None))
+
+            def opened(done: asyncio.Future[PipeConnection]) -> None:
+                self._opening.pop(node, None)
+                if not done.cancelled():
+                    done.exception()  # retrieved here: the batches waiting may be gone
+
+            opening.add_done_callback(opened)
         connection = await asyncio.shield(opening)
         if self._closed:  # closed while it opened: it must not outlive the client
             connection.close()
