@@ -7,6 +7,7 @@ once per session); the cluster runs carry the ``cluster`` marker.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -169,6 +170,18 @@ async def client(
 def world(client: TestClient[Request, Application], redis: RedisClient) -> World:
     """Factory of operator-registered principals and enrolled, logged-in devices."""
     return World(client, ADMIN_TOKEN, redis)
+
+
+@pytest.fixture(autouse=True)
+def own_logging() -> Iterator[None]:
+    """Each test starts with the logging it found: a command run in-process points the root
+    logger at the stream pytest captured for that test, closed once the test ends, and a later
+    test's warning would go there ("I/O operation on closed file")."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

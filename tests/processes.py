@@ -162,6 +162,9 @@ class Watch:
         return self.seen
 
 
+ENDS_WITHIN_SECONDS = 20
+
+
 @contextlib.asynccontextmanager
 async def watching(*argv: str) -> AsyncIterator[Watch]:
     """``liaison watch ARGV``, ended with Ctrl-C (SIGINT) when the block ends."""
@@ -179,5 +182,15 @@ async def watching(*argv: str) -> AsyncIterator[Watch]:
         yield watch
     finally:
         process.send_signal(signal.SIGINT)
-        _, errors = await process.communicate()
+        try:
+            async with asyncio.timeout(ENDS_WITHIN_SECONDS):
+                _, errors = await process.communicate()
+        except TimeoutError:
+            # A watch that Ctrl-C does not end is a failure to report, never a hung suite.
+            process.kill()
+            _, errors = await process.communicate()
+            raise AssertionError(
+                f"liaison watch did not end within {ENDS_WITHIN_SECONDS} s of Ctrl-C: "
+                f"{errors.decode()}"
+            ) from None
         watch.errors = errors.decode()

@@ -246,6 +246,11 @@ class LiaisonClient(Receiver):
                 if exc.status not in TRANSIENT_STATUSES:
                     raise
             except (ServerUnreachable, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # The caller stopped the stream (Ctrl-C in ``liaison watch``) and a library
+                    # reported it as a failed connection on the way out: stop, never reconnect.
+                    raise asyncio.CancelledError from exc
                 log.warning("stream: %s", exc or type(exc).__name__)
 
             if close_code == models.CLOSE_DISPLACED:
