@@ -165,6 +165,13 @@ class Watch:
 ENDS_WITHIN_SECONDS = 20
 
 
+def _as_from_a_terminal() -> None:
+    # The test ends the child with Ctrl-C, which reaches a command run from a terminal. A child
+    # of a background job (`cmd &` in a script, as some CI runners start the suite) inherits
+    # SIGINT ignored, and Python then never raises KeyboardInterrupt: the watch would not end.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.asynccontextmanager
 async def watching(*argv: str) -> AsyncIterator[Watch]:
     """``liaison watch ARGV``, ended with Ctrl-C (SIGINT) when the block ends."""
@@ -176,6 +183,7 @@ async def watching(*argv: str) -> AsyncIterator[Watch]:
         *argv,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_as_from_a_terminal,
     )
     watch = Watch(process)
     try:
