@@ -16,7 +16,6 @@ from contextvars import ContextVar
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
-import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline
@@ -28,6 +27,8 @@ from redis.asyncio.connection import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException
+
+from messaging.redis_pipe import pack
 
 _IN_TURN: ContextVar[bool] = ContextVar("liaison_redis_in_turn", default=False)
 
@@ -119,10 +120,7 @@ class _HiredisPacking:
     already."""
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        # redis-py spells some commands as one string ("SCRIPT LOAD"): two words on the wire.
-        if isinstance(args[0], str) and " " in args[0]:
-            args = (*args[0].split(), *args[1:])
-        return [hiredis.pack_command(args)]
+        return [pack(args)]
 
 
 class _Connection(_HiredisPacking, Connection):

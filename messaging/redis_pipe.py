@@ -15,6 +15,7 @@ the slot map and whatever a node redirects (``messaging.redis_link``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ssl
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -73,17 +74,7 @@ class Endpoint:
 
     def at(self, host: str, port: int) -> Endpoint:
         """The same credentials on another node of a cluster."""
-        return Endpoint(
-            host,
-            port,
-            None,
-            self.tls,
-            self.username,
-            self.password,
-            self.db,
-            self.connect_timeout,
-            self.command_timeout,
-        )
+        return dataclasses.replace(self, host=host, port=port, path=None)
 
 
 def pack(args: Sequence[Any]) -> bytes:
