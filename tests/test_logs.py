@@ -16,7 +16,7 @@ from aiohttp import WSCloseCode
 from messaging import logs
 from messaging.server.observe import REQUEST_ID_HEADER, quiet_malformed_requests
 from messaging.server.stream import _closed_on_failure
-from tests.dossiers import ADULT_BIRTH, new_ins
+from tests.dossiers import ADULT_BIRTH, eventually, new_ins
 from tests.support import World
 
 
@@ -82,7 +82,11 @@ async def test_access_lines_are_written_in_batches_and_a_warning_at_once() -> No
         logging.getLogger("liaison.test").warning("not late")
         with_warning = stream.getvalue().splitlines()
         logs.access("a-3", "GET", "/healthz", 200, 0.25)
-        await asyncio.sleep(logs.ACCESS_FLUSH_SECONDS * 2)
+
+        async def written() -> bool:  # by the loop's timer, not by another record
+            return len(stream.getvalue().splitlines()) == 4
+
+        await eventually(written)
         after_a_while = stream.getvalue().splitlines()
         logs.access("a-4", "GET", "/healthz", 200, 0.25)
         logging.shutdown([weakref.ref(handler)])  # what every exit path runs

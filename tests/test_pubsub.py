@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from messaging import redis_keys
 from messaging.pubsub import FeedLost, PatternFeed, SubscriberOptions
+from tests.dossiers import eventually
 
 
 async def test_a_quiet_feed_pings_and_still_delivers(redis_url: str) -> None:
@@ -30,7 +31,13 @@ async def test_a_quiet_feed_pings_and_still_delivers(redis_url: str) -> None:
     await feed.open()
     serving = asyncio.create_task(feed.serve())
     try:
-        await asyncio.sleep(0.5)  # several rounds of silence, each checked with a PING
+        # Several rounds of silence, each checked with a PING that Redis counts.
+        pings = await _pings(client)
+
+        async def pinged() -> bool:
+            return await _pings(client) >= pings + 3
+
+        await eventually(pinged)
         channel = redis_keys.wake_channel("dev-quiet")
         for data in (b"w1", b"w2"):
             await client.publish(channel, data)
@@ -42,6 +49,11 @@ async def test_a_quiet_feed_pings_and_still_delivers(redis_url: str) -> None:
         serving.cancel()
         await feed.close()
         await client.aclose()
+
+
+async def _pings(client: Redis) -> int:
+    stats = await client.info("commandstats")
+    return int(stats.get("cmdstat_ping", {}).get("calls", 0))
 
 
 async def test_an_unanswered_ping_loses_the_feed(redis_url: str) -> None:

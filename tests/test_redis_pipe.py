@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from messaging.redis_pipe import Endpoint, Pipes
 from messaging.redis_server import RedisServer
 from tests.conftest import running_redis
+from tests.dossiers import eventually
 
 PASSWORD = "pipe-password"
 
@@ -94,7 +95,14 @@ async def test_a_lost_connection_fails_what_it_carried_and_the_next_batch_reconn
         waiting = asyncio.ensure_future(
             pipes.run(pipes.endpoint, [("BLPOP", "liaison:test:pipe:never", 5)])
         )
-        await asyncio.sleep(0.1)
+
+        async def blocked() -> bool:  # Redis holds the BLPOP on that connection
+            return any(
+                c["id"] == str(connection_id) and c["cmd"] == "blpop"
+                for c in await admin.client_list()
+            )
+
+        await eventually(blocked)
         assert await admin.client_kill_filter(_id=connection_id) == 1
         with pytest.raises(RedisConnectionError):
             await asyncio.wait_for(waiting, 2)
