@@ -140,7 +140,7 @@ class RedisLink:
             await cluster.ping(target_nodes=RedisCluster.PRIMARIES)
 
     async def aclose(self) -> None:
-        self._pipes.close()
+        await self._pipes.aclose()
         await self.client.aclose()
 
     async def run(self, calls: Sequence[Call], *, durable: bool = False) -> list[Any]:

@@ -104,6 +104,7 @@ class _Replies(asyncio.Protocol):
         self.waiting: deque[_Batch] = deque()
         self.transport: asyncio.Transport | None = None
         self.lost: RedisConnectionError | RedisTimeoutError | None = None
+        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # a stream socket's, always
@@ -128,6 +129,8 @@ class _Replies(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(RedisConnectionError(f"Redis connection lost: {exc or 'closed by the server'}"))
+        if not self.ended.done():
+            self.ended.set_result(None)
 
     def fail(self, error: RedisConnectionError | RedisTimeoutError) -> None:
         """Every batch still waiting fails: past a lost reply, none can be matched any more."""
@@ -184,7 +187,7 @@ class PipeConnection:
             return
         for reply in await self.send(b"".join(pack(c) for c in hello), len(hello)):
             if isinstance(reply, Exception):  # WRONGPASS, NOAUTH, a database out of range
-                self.close()
+                await self.aclose()
                 raise AuthenticationError(f"Redis refused the connection's login: {reply}")
 
     @property
@@ -212,8 +215,11 @@ class PipeConnection:
         # A reply that never came leaves the rest unmatched: the connection goes with it.
         self._replies.fail(RedisTimeoutError(f"Redis did not answer within {seconds} s"))
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        """Close, and return once the socket is: an aborted transport closes its socket on the
+        loop's next turn, which a loop about to end would never run."""
         self._replies.fail(RedisConnectionError("connection closed"))
+        await self._replies.ended
 
 
 class Pipes:
@@ -255,15 +261,14 @@ class Pipes:
             opening.add_done_callback(opened)
         connection = await asyncio.shield(opening)
         if self._closed:  # closed while it opened: it must not outlive the client
-            connection.close()
+            await connection.aclose()
             raise RedisConnectionError("the Redis client is closed")
         self._open[node] = connection
         return connection
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self._closed = True
         for opening in self._opening.values():
             opening.cancel()
-        for connection in self._open.values():
-            connection.close()
-        self._open.clear()
+        connections, self._open = list(self._open.values()), {}
+        await asyncio.gather(*(connection.aclose() for connection in connections))

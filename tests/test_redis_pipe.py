@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -41,12 +41,12 @@ def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def pipes(redis_url: str) -> Iterator[Pipes]:
+async def pipes(redis_url: str) -> AsyncIterator[Pipes]:
     opened = Pipes(_endpoint(redis_url), _unobserved)
     try:
         yield opened
     finally:
-        opened.close()
+        await opened.aclose()
 
 
 async def test_batches_sent_back_to_back_each_get_their_own_replies(pipes: Pipes) -> None:
@@ -126,7 +126,7 @@ async def test_a_reply_that_does_not_come_in_time_fails_and_the_connection_is_re
         (again,) = await pipes.run(pipes.endpoint, [("CLIENT", "ID")])
         assert again != connection_id
     finally:
-        pipes.close()
+        await pipes.aclose()
 
 
 async def test_a_password_and_a_database_are_used_and_a_wrong_password_is_refused(
@@ -142,7 +142,7 @@ async def test_a_password_and_a_database_are_used_and_a_wrong_password_is_refuse
         finally:
             await on_db3.aclose()
     finally:
-        pipes.close()
+        await pipes.aclose()
     wrong = Pipes(_endpoint(url, password="not-it"), _unobserved)
     with pytest.raises(AuthenticationError):
         await wrong.run(wrong.endpoint, [("PING",)])
