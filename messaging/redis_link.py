@@ -38,6 +38,7 @@ from redis.exceptions import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from messaging.autopipeline import AutoPipeline, Then
 from messaging.errors import ReplicasUnavailable
@@ -222,6 +223,11 @@ async def connect(settings: Settings, observe: Observe = unobserved) -> RedisLin
             max_connections=settings.redis_max_connections,
             timeout=settings.redis_pool_timeout_seconds,
             connection_class=connection_class(settings.redis_url),
+            # redis-py skips its check of a pooled connection (closed by a restarted server?)
+            # whenever maintenance notifications are on, and its default "auto" counts as on:
+            # after a Redis restart, each idle connection then failed one request with a 503.
+            # They are a managed-service feature Liaison does not use.
+            maint_notifications_config=MaintNotificationsConfig(enabled=False),
             **options,
         )
         standalone = Standalone(pool, observe)
