@@ -122,7 +122,7 @@ async def test_no_log_line_holds_a_secret_or_a_patient_identifier(
     with ServerProcess(redis_url, tmp_path / "server", ADMIN_TOKEN, env=env) as server:
         secrets = await _scenario(server, redis_server, redis)
     log = server.log
-    assert "Redis unreachable while serving GET /v1/dossiers/{ins}" in log
+    assert "Redis unreachable while serving GET /v1/dossiers/{ins} (ConnectionError)" in log
     assert "malformed request refused with 400" in log
     assert "POST /v1/messages 202" in log
     leaked = [secret for secret in secrets if secret in log]

@@ -98,7 +98,9 @@ def _problem(request: web.Request, error: Exception) -> tuple[dict[str, Any], in
             "code": code,
         }, None
     if isinstance(error, UNAVAILABLE):
-        log.warning("Redis unreachable while serving %s", where)
+        # The exception's class says which failure it was (refused, closed, timed out, a
+        # cluster redirection); its text is left out, as it may quote a key.
+        log.warning("Redis unreachable while serving %s (%s)", where, type(error).__name__)
         unavailable = StoreUnavailable("the message store is unreachable; retry shortly")
         return unavailable.problem(), retry_after(request.app[SETTINGS])
     log.error("unhandled error on %s", where, exc_info=error)
