@@ -254,6 +254,13 @@ class _BatchingHandler(logging.StreamHandler[TextIO]):
             self.stream.flush()
 
 
+def flush() -> None:
+    """Write every line still held (the access lines' batch) now: before a line printed
+    outside logging, such as ``liaison: stopped``, which must come after them."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+
+
 def configure(log_format: LogFormat, level: str, stream: TextIO | None = None) -> None:
     """The server's logging: every record to ``stream`` (stderr) as ``log_format``."""
     handler = _BatchingHandler(stream or sys.stderr)

@@ -105,6 +105,23 @@ def test_serving_on_is_printed_once_bound_and_redis_answered(
         _stop(process)
 
 
+def test_stopped_is_the_last_line_after_the_access_lines_still_held(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Access lines are written in batches up to 0.1 s late; a request just before SIGTERM
+    had its line printed after "liaison: stopped"."""
+    server = ServerProcess(redis_url, tmp_path / "server", ADMIN_TOKEN)
+    server.start()
+    try:
+        with urllib.request.urlopen(f"{server.url}/healthz", timeout=5) as answer:  # noqa: S310
+            assert answer.status == 200
+    finally:
+        server.stop()
+    lines = server.log.splitlines()
+    assert any("GET /healthz 200" in line for line in lines)
+    assert lines[-1] == "liaison: stopped"
+
+
 def test_the_embedded_redis_and_the_operator_token_stay_private(tmp_path: Path) -> None:
     """Issue 10: the embedded Redis needs its password, kept 0600 in its 0700 directory; the
     operator token is written 0600 and never printed (it ended up in container logs)."""

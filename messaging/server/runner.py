@@ -65,6 +65,7 @@ def _say(settings: Settings, line: str) -> None:
     if settings.log_format == "json":
         log.info(line)
     else:
+        logs.flush()
         print(f"liaison: {line}", flush=True)
 
 
