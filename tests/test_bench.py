@@ -5,6 +5,9 @@ timed test)."""
 from __future__ import annotations
 
 import json
+import re
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +19,8 @@ from aiohttp.web import Application, Request
 from messaging.bench import population
 from messaging.bench.config import BenchConfig, parse_mix
 from messaging.bench.runner import run_bench
+from messaging.bench.workload import id_timestamp, timed_message_id
+from messaging.wire_types import UUID_PATTERN
 from tests.conftest import ADMIN_TOKEN
 
 
@@ -53,6 +58,48 @@ def test_bench_runs_its_own_deployment_and_reports_sane_figures(tmp_path: Path) 
     assert report["versions"]["redis_server"]
     assert report["deployment"]["self_started"] is True
     assert histogram.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+@pytest.mark.slow
+def test_ack_only_receivers_count_every_message_in_the_window_by_its_send_time(
+    tmp_path: Path,
+) -> None:
+    """They cannot decrypt the body's timestamp; the message id carries the sender's. Counted
+    by the envelope's created_at instead (stamped later), a message sent at the window's end
+    was expected by the sender and placed after the window: 'undelivered' with nothing lost."""
+    config = BenchConfig(
+        professionals=4,
+        org_size=2,
+        mix=parse_mix("direct=80,org=20"),
+        receivers="ack-only",
+        concurrency=8,
+        duration=2.0,
+        warmup=0.5,
+        drain_timeout=10.0,
+        json_out=tmp_path / "ack-only.json",
+        progress=False,
+        seed=5,
+    )
+
+    report = run_bench(config)
+
+    liaison = report["phases"]["liaison"]
+    assert liaison["expected_deliveries"] > 0
+    assert liaison["delivered"] == liaison["expected_deliveries"]
+    assert liaison["undelivered"] == 0
+    assert liaison["latency_ms"]["p50"] > 0
+
+
+def test_a_timed_message_id_is_a_uuid_that_carries_its_send_time() -> None:
+    sent = time.time_ns()
+    ids = {timed_message_id(sent) for _ in range(100)}
+    assert len(ids) == 100  # the rest is random
+    for made in ids:
+        assert re.fullmatch(UUID_PATTERN, made)  # a valid message id on the wire
+        assert uuid.UUID(made).version == 8
+        assert uuid.UUID(made).variant == uuid.RFC_4122
+        assert id_timestamp(made) == sent
+    assert id_timestamp(str(uuid.uuid4())) is None  # an SDK's id carries no time
 
 
 def test_mix_weights_parse_and_refuse_unknown_kinds() -> None:

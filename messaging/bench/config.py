@@ -92,7 +92,7 @@ class BenchConfig:
     half_peak: bool = False
     receivers: ReceiverKind = "sdk"
     """``sdk``: decrypt and verify each message as ``liaison watch`` does; ``ack-only``: read
-    the frames and ack, no client crypto (latency then from ``created_at``, to the ms)."""
+    the frames and ack, no client crypto (the send time then read from the message id)."""
     envelopes: int = 40_000
     """``--mode send``: envelopes built and signed before the timed windows."""
     # output

@@ -14,14 +14,12 @@ import json
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 from messaging.bench.attachments import fetch_blobs
-from messaging.bench.workload import ReceiveStats, Window, body_timestamp
+from messaging.bench.workload import ReceiveStats, Window, body_timestamp, id_timestamp
 from messaging.client import (
     ACK_BATCH,
     BacklogDrained,
@@ -133,19 +131,11 @@ class Receivers:
             stats.download_ns += took_ns
 
 
-def _created_ns(envelope: dict[str, Any]) -> int | None:
-    try:
-        created = datetime.fromisoformat(str(envelope["created_at"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
-        return None
-    return int(created.timestamp() * 1000) * 1_000_000
-
-
 class AckOnlyReceivers(Receivers):
     """One raw WebSocket per device: each frame is parsed and its event acked, nothing is
-    decrypted or verified. Latency runs from the envelope's ``created_at`` (milliseconds: the
-    SDK stamps it when the send starts), the body's timestamp being encrypted. Acks of one
-    loop turn share a frame, as the SDK's do."""
+    decrypted or verified. The body's timestamp being encrypted, the send time comes from the
+    message id, which the bench's senders make to carry the same instant
+    (``timed_message_id``). Acks of one loop turn share a frame, as the SDK's do."""
 
     def __init__(self, url: str, session: aiohttp.ClientSession, tokens: Sequence[str]) -> None:
         super().__init__([])
@@ -178,7 +168,8 @@ class AckOnlyReceivers(Receivers):
                         ready.set()
                         continue
                     if kind == "message":
-                        self._delivered(_created_ns(event["envelope"]), time.time_ns())
+                        sent_ns = id_timestamp(str(event["envelope"].get("id")))
+                        self._delivered(sent_ns, time.time_ns())
                     elif kind == "receipt":
                         self.stats.receipts += 1
                     elif kind == "notification":

@@ -32,7 +32,14 @@ from messaging.bench.population import Population, device_token
 from messaging.bench.progress import enabled, progress
 from messaging.bench.report import latency_ms, ratio, render_targets, table, target
 from messaging.bench.senders import connector
-from messaging.bench.workload import PlanData, Planner, Window, make_body, signed_envelope
+from messaging.bench.workload import (
+    PlanData,
+    Planner,
+    Window,
+    make_body,
+    signed_envelope,
+    timed_message_id,
+)
 
 SEND_THROUGHPUT_RATIO_MIN = 1.0
 SEND_CPU_RATIO_MAX = 1.0
@@ -67,8 +74,11 @@ def build_requests(
     for _ in range(config.envelopes):
         index, chosen = planner.pick()
         sender = pros[index]
-        body = make_body(time.time_ns(), config.payload_size)
-        envelope = signed_envelope(sender, chosen, body, box_keys, population.dossier_key)
+        t_ns = time.time_ns()
+        body = make_body(t_ns, config.payload_size)
+        envelope = signed_envelope(
+            sender, chosen, body, timed_message_id(t_ns), box_keys, population.dossier_key
+        )
         requests.append(Request(sender.device_id, json.dumps(envelope).encode()))
     return requests
 

@@ -123,6 +123,32 @@ def make_body(t_ns: int, size: int) -> str:
     return head + "x" * max(size - len(head) - 2, 0) + '"}'
 
 
+_TIMESTAMP_BITS = 62
+"""A message id's low bits, below the variant, that carry its send time in nanoseconds."""
+
+
+def timed_message_id(t_ns: int) -> str:
+    """A UUID (version 8: its layout left to the application, RFC 9562) whose low 62 bits are
+    the send's timestamp, the rest random. Receivers that do not decrypt (``ack-only``) read it
+    from the envelope's id, so they place each message in the window by the same instant as its
+    sender did and measure its latency from it, as the ``sdk`` receivers do from the body."""
+    value = (uuid.uuid4().int >> _TIMESTAMP_BITS << _TIMESTAMP_BITS) | t_ns
+    value = value & ~(0xF << 76) | 0x8 << 76  # version 8, in the random part
+    value = value & ~(0x3 << 62) | 0x2 << 62  # the RFC's variant, just above the timestamp
+    return str(uuid.UUID(int=value))
+
+
+def id_timestamp(message_id: str) -> int | None:
+    """The send timestamp in an id made by ``timed_message_id``; None for any other id."""
+    try:
+        value = uuid.UUID(message_id).int
+    except ValueError:
+        return None
+    if value >> 76 & 0xF != 0x8:
+        return None
+    return value & ((1 << _TIMESTAMP_BITS) - 1)
+
+
 def body_timestamp(body: str) -> int | None:
     if not body.startswith(_BODY_HEAD):
         return None
@@ -196,15 +222,15 @@ class Sent:
     upload_ns: int = 0
 
 
-SendOne = Callable[[int, Target, str], Awaitable[Sent]]
-"""Send one message (sender index, target, body)."""
+SendOne = Callable[[int, Target, str, str], Awaitable[Sent]]
+"""Send one message (sender index, target, body, message id)."""
 
 
 def liaison_sender(clients: Sequence[LiaisonClient], attachment: Path | None = None) -> SendOne:
     """Sends through the SDK; an ``attachment`` target first uploads ``attachment`` as a blob
     (the SDK seals it under a fresh key) and names it in the message."""
 
-    async def send(index: int, target: Target, body: str) -> Sent:
+    async def send(index: int, target: Target, body: str, message_id: str) -> Sent:
         client = clients[index]
         blobs: list[BlobAttachment] = []
         upload_ns = 0
@@ -214,7 +240,12 @@ def liaison_sender(clients: Sequence[LiaisonClient], attachment: Path | None = N
             blobs.append(await client.blobs.upload(attachment, "application/octet-stream"))
             upload_ns = time.perf_counter_ns() - start
         result = await client.send(
-            target.recipients, SUBJECT, body, dossier=target.dossier, blobs=blobs
+            target.recipients,
+            SUBJECT,
+            body,
+            dossier=target.dossier,
+            blobs=blobs,
+            message_id=message_id,
         )
         size, outcome = sum(blob.blob.size for blob in blobs), result.dossier
         if outcome is None:
@@ -229,6 +260,7 @@ def signed_envelope(
     sender: DeviceIdentity,
     target: Target,
     body: str,
+    message_id: str,
     box_keys: Mapping[str, Mapping[str, bytes]],
     dossier_key: bytes,
 ) -> dict[str, Any]:
@@ -237,7 +269,7 @@ def signed_envelope(
     for recipient in target.recipients:
         wraps.update(box_keys[recipient])
     return build_envelope(
-        message_id=str(uuid.uuid4()),
+        message_id=message_id,
         sender=sender.principal,
         sender_device=sender.device_id,
         sign_key=sender.keys.sign,
@@ -262,8 +294,8 @@ def baseline_sender(
     # Sent like a bearer token so that both servers parse the same headers; never checked.
     headers = {"Authorization": "Bearer baseline", "Accept": "application/json"}
 
-    async def send(index: int, target: Target, body: str) -> Sent:
-        envelope = signed_envelope(senders[index], target, body, box_keys, dossier_key)
+    async def send(index: int, target: Target, body: str, message_id: str) -> Sent:
+        envelope = signed_envelope(senders[index], target, body, message_id, box_keys, dossier_key)
         try:
             async with session.post(endpoint, json=envelope, headers=headers) as answer:
                 await answer.read()
@@ -304,7 +336,7 @@ async def drive(
         measured = t_ns in window
         stats.started += 1
         try:
-            sent = await send(index, target, body)
+            sent = await send(index, target, body, timed_message_id(t_ns))
         except SdkError as exc:
             stats.failed += 1
             (stats.errors if measured else stats.warmup_errors)[exc.code] += 1
