@@ -325,29 +325,32 @@ class Delivery:
         self,
         caller: Caller,
         stream_ids: list[str],
-        known: Mapping[str, AckedMessage] | None = None,
+        known: Mapping[str, AckedMessage | None] | None = None,
     ) -> Acknowledged:
         """Delete acked events; for each acked message, a delivery receipt to its sender and
-        the release of its shared payload.
+        the release of its shared payload, in the same round trip as the deletion and before
+        it: an ack that fails midway is acked again whole, so a receipt may come twice but
+        none is lost.
 
-        When ``known`` says which message each event is (a socket remembers what it delivered
-        and has not acked yet), all of it travels with the ack. Otherwise the receipts follow
-        for the messages this ack deleted, so that an event acked twice gets one receipt.
+        ``known`` says which message each event is (None: a server event, no receipt) when the
+        caller remembers it: a socket keeps what it delivered and has not seen acked. The
+        others are read from the queue first, and an event no longer queued (acked already)
+        gets no second receipt.
         """
-        if known is not None and all(s in known for s in stream_ids):
-            acked = [known[s] for s in dict.fromkeys(stream_ids)]
-            receipts = await self._receipts(caller, acked)
-            await self._mailbox.ack(
-                caller.device, stream_ids, receipts, self._releases(caller, acked)
-            )
-            return Acknowledged(len(acked), len(receipts))
-        pairs = await self._mailbox.ack(caller.device, stream_ids)
-        acked = [AckedMessage(sender, message_id) for sender, message_id in pairs]
-        if not acked:
-            return Acknowledged(0, 0)
+        unique = list(dict.fromkeys(stream_ids))
+        remembered = known or {}
+        unknown = [s for s in unique if s not in remembered]
+        read = await self._mailbox.queued_messages(caller.device, unknown) if unknown else {}
+        acked = [
+            message
+            for s in unique
+            if (message := remembered[s] if s in remembered else read.get(s)) is not None
+        ]
         receipts = await self._receipts(caller, acked)
-        await self._mailbox.enqueue(receipts, self._releases(caller, acked))
-        return Acknowledged(len(acked), len(receipts))
+        deleted = await self._mailbox.ack(
+            caller.device, unique, receipts, self._releases(caller, acked)
+        )
+        return Acknowledged(deleted, len(receipts))
 
     def _releases(self, caller: Caller, acked: list[AckedMessage]) -> list[Call]:
         # Releasing twice is harmless: the device is simply no longer among the holders.

@@ -86,6 +86,8 @@ class Batch:
     """Stream id of the last entry read, even one skipped: where the next read starts."""
     messages: dict[str, AckedMessage]
     """Sender and id of each message event, by stream id: what an ack of it will need."""
+    server_events: tuple[str, ...] = ()
+    """Stream ids of the server's own events (receipts, notifications): acked without one."""
 
 
 def message_item(sender: str, message_id: str) -> str:
@@ -230,6 +232,7 @@ class Mailbox:
         # Every spliced value is server-made or validated base64url, so needs no escaping.
         events: list[str] = []
         messages: dict[str, AckedMessage] = {}
+        server_events: list[str] = []
         for stream_id, fields in decoded:
             cursor = self.cursor(device, stream_id)
             if fields.get("t") == "m":
@@ -246,7 +249,27 @@ class Mailbox:
                 messages[stream_id] = AckedMessage(fields["s"], fields["i"], "p" not in fields)
             else:
                 events.append(f'{fields["j"][:-1]},"cursor":"{cursor}"}}')
-        return Batch(events, len(decoded), decoded[-1][0], messages)
+                server_events.append(stream_id)
+        return Batch(events, len(decoded), decoded[-1][0], messages, tuple(server_events))
+
+    async def queued_messages(
+        self, device: str, stream_ids: Sequence[str]
+    ) -> dict[str, AckedMessage]:
+        """The message events among ``stream_ids`` still in the device's queue, by stream id:
+        what acking them must send receipts for and release."""
+        unique = list(dict.fromkeys(stream_ids))
+        queue = redis_keys.queue(device)
+        raw = await self._link.run(
+            [Call.command("XRANGE", queue, stream_id, stream_id) for stream_id in unique]
+        )
+        found: dict[str, AckedMessage] = {}
+        for stream_id, entries in zip(unique, raw, strict=True):
+            if not entries:
+                continue  # acked already, or past the retention
+            fields = fields_text(entries[0][1] or {})
+            if fields.get("t") == "m":
+                found[stream_id] = AckedMessage(fields["s"], fields["i"], "p" not in fields)
+        return found
 
     async def ack(
         self,
@@ -254,14 +277,14 @@ class Mailbox:
         stream_ids: Sequence[str],
         queue: Sequence[QueueItem] = (),
         also: Sequence[Call] = (),
-    ) -> list[tuple[str, str]]:
-        """Delete the events; queue ``queue`` and run ``also`` in the same round trip. Returns
-        (sender, message id) of each message among the events that were still queued: acking
-        again finds none."""
+    ) -> int:
+        """Queue ``queue``, run ``also``, then delete the events, in one round trip: on one
+        server the deletion runs only once what comes before it did, so an ack that fails
+        midway leaves its events queued, to be acked again. Returns how many message events
+        this call deleted (acking again deletes none)."""
         unique = list(dict.fromkeys(stream_ids))
         ack = Call.of(
             self._scripts.ack, [redis_keys.queue(device), redis_keys.shares(device)], unique
         )
-        raw, *_ = await self._link.run([ack, *self._enqueue_calls(queue), *also])
-        values = [text(v) for v in raw]
-        return [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
+        *_, deleted = await self._link.run([*self._enqueue_calls(queue), *also, ack])
+        return int(deleted)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
+import pytest
 from pytest_aiohttp import AiohttpClient
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from messaging import crypto, redis_keys
+from messaging.directory import StoredDevice
 from messaging.redis_link import RedisClient
 from messaging.server.app import create_app
+from messaging.server.appkeys import DIRECTORY
 from messaging.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.support import Device, World, compose, open_message
@@ -75,6 +80,37 @@ async def test_ack_deletes_the_event_and_sends_a_signed_receipt(world: World) ->
         "/v1/messages/ack", json={"cursors": [event["cursor"]]}, headers=bob.headers
     )
     assert len(await _events(world, alice)) == 1
+
+
+@pytest.mark.store_outage
+async def test_an_ack_that_fails_midway_is_acked_again_and_loses_no_receipt(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receipt's lookup of the sender's devices fails once, as in a Redis outage. The
+    events used to be deleted first: the retry then found nothing to ack, and the sender never
+    had its receipt."""
+    alice, bob = await world.professional(), await world.professional()
+    envelope = compose(alice, [bob.principal], [bob])
+    await _send(world, alice, envelope)
+    [event] = await _events(world, bob)
+    directory = world.client.app[DIRECTORY]
+    lookup = directory.devices
+    failures = [RedisConnectionError("injected: Redis lost")]
+
+    async def failing_once(ids: Iterable[str]) -> dict[str, dict[str, StoredDevice]]:
+        if failures:
+            raise failures.pop()
+        return await lookup(ids)
+
+    monkeypatch.setattr(directory, "devices", failing_once)
+    ack = {"cursors": [event["cursor"]]}
+    failed = await world.client.post("/v1/messages/ack", json=ack, headers=bob.headers)
+    assert failed.status == 503
+    retried = await world.client.post("/v1/messages/ack", json=ack, headers=bob.headers)
+    assert retried.status == 204
+    assert await _events(world, bob) == []
+    [receipt] = await _events(world, alice)
+    assert receipt["receipt"]["message_id"] == envelope["id"]
 
 
 async def test_same_envelope_twice_is_queued_once(world: World, redis: RedisClient) -> None:

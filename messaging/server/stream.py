@@ -111,7 +111,7 @@ async def _pump_events(
     app: web.Application,
     who: Caller,
     listener: Listener,
-    delivered: dict[str, AckedMessage],
+    delivered: dict[str, AckedMessage | None],
 ) -> Close | None:
     """Send events as they are queued until the socket closes or must close (then its code)."""
     mailbox = app[MAILBOX]
@@ -121,7 +121,9 @@ async def _pump_events(
     while not ws.closed:
         listener.wake.clear()
         batch = await mailbox.read(who.device, after, BATCH)
-        delivered.update(batch.messages)  # before sending: an ack may come back at once
+        # Before sending: an ack may come back at once.
+        delivered.update(batch.messages)
+        delivered.update(dict.fromkeys(batch.server_events))
         for event in batch.events:
             await ws.send_str(event)
         after = batch.last
@@ -145,7 +147,7 @@ async def _on_frame(
     app: web.Application,
     who: Caller,
     data: str,
-    delivered: dict[str, AckedMessage],
+    delivered: dict[str, AckedMessage | None],
 ) -> None:
     try:
         frame = StreamAck.model_validate(json_document(data, app[SETTINGS]))
@@ -198,7 +200,7 @@ async def _serve(
         async with hub.listen(who.device, secrets.token_hex(8)) as listener:
             await hub.claim(listener)
             # What this socket delivered and is not yet acked: its acks need no lookup.
-            delivered: dict[str, AckedMessage] = {}
+            delivered: dict[str, AckedMessage | None] = {}
             pump = asyncio.create_task(
                 _closed_on_failure(_pump_events(ws, app, who, listener, delivered))
             )
@@ -214,7 +216,7 @@ async def _read_frames(
     ws: web.WebSocketResponse,
     app: web.Application,
     who: Caller,
-    delivered: dict[str, AckedMessage],
+    delivered: dict[str, AckedMessage | None],
     pump: asyncio.Task[Close | None],
 ) -> Close | None:
     """Handle the client's frames until the client closes, or until the pump ends; then the
