@@ -90,6 +90,12 @@ class Batch:
     """Stream ids of the server's own events (receipts, notifications): acked without one."""
 
 
+def _acked(fields: dict[str, str]) -> AckedMessage:
+    """What acking a message event must know: its sender and id, and whether the ciphertext
+    is a shared payload (not held in the entry itself)."""
+    return AckedMessage(fields["s"], fields["i"], "p" not in fields)
+
+
 def message_item(sender: str, message_id: str) -> str:
     return f"m:{sender}:{message_id}"
 
@@ -246,7 +252,7 @@ class Mailbox:
                     f'{{"type":"message","cursor":"{cursor}","envelope":{envelope},'
                     f'"key":"{fields["k"]}","received_at":"{fields["r"]}"}}'
                 )
-                messages[stream_id] = AckedMessage(fields["s"], fields["i"], "p" not in fields)
+                messages[stream_id] = _acked(fields)
             else:
                 events.append(f'{fields["j"][:-1]},"cursor":"{cursor}"}}')
                 server_events.append(stream_id)
@@ -268,7 +274,7 @@ class Mailbox:
                 continue  # acked already, or past the retention
             fields = fields_text(entries[0][1] or {})
             if fields.get("t") == "m":
-                found[stream_id] = AckedMessage(fields["s"], fields["i"], "p" not in fields)
+                found[stream_id] = _acked(fields)
         return found
 
     async def ack(
