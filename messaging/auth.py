@@ -14,7 +14,7 @@ from messaging.errors import InvalidChallenge, InvalidToken, OperatorOnly
 from messaging.models import ChallengeResponse, TokenRequest, TokenResponse
 from messaging.redis_link import RedisClient
 from messaging.redis_text import text
-from messaging.timeutil import now_ms
+from messaging.timeutil import now_ms, now_us
 
 CHALLENGE_BYTES = 32
 TOKEN_CACHE_TTL = 10.0
@@ -87,10 +87,12 @@ class Authenticator:
         # Unknown devices get a challenge too: the answer must not reveal which ids exist.
         value = crypto.b64u_encode(crypto.random_bytes(CHALLENGE_BYTES))
         key = redis_keys.challenges(device)
-        now = now_ms()
+        # Scored by expiry in microseconds: in milliseconds, challenges issued within one
+        # tied, and the bound below pushed out whichever sorted first, not the oldest.
+        now = now_us()
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zremrangebyscore(key, "-inf", now)
-            pipe.zadd(key, {value: now + self._challenge_ttl * 1000})
+            pipe.zadd(key, {value: now + self._challenge_ttl * 1_000_000})
             # Bounded per device: a flood of challenges pushes out only the oldest ones, and
             # the device's key count and size stay put.
             pipe.zremrangebyrank(key, 0, -self._max_challenges - 1)
@@ -105,7 +107,7 @@ class Authenticator:
             pipe.zscore(key, request.challenge)
             pipe.zrem(key, request.challenge)
             expires, consumed = await pipe.execute()
-        if not consumed or expires is None or float(expires) <= now_ms():
+        if not consumed or expires is None or float(expires) <= now_us():
             raise InvalidChallenge("unknown, expired or already used challenge")
         owner = await self._redis.hget(redis_keys.device(request.device), "owner")
         device = (

@@ -22,6 +22,12 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def now_us() -> int:
+    """Microseconds: exact in a sorted set's score (a double) for some 280 years, and fine
+    enough that requests of one process never tie."""
+    return time.time_ns() // 1_000
+
+
 def rfc3339(ms: int) -> str:
     t = time.gmtime(ms // 1000)
     return (
